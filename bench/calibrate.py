@@ -71,10 +71,11 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--eval-dir", type=Path, default=DEFAULT_EVAL_DIR)
     parser.add_argument("--grid", action="store_true", help="search the policy grid")
+    parser.add_argument("--data-dir", type=Path, default=None, help="another knowledge-base directory")
     args = parser.parse_args()
     gold = load_jsonl(args.eval_dir / "dev.jsonl")
     score = scorer(args.eval_dir)
-    engine = Engine.load()
+    engine = Engine.load(args.data_dir)
     cache: dict = {}
     current = engine.policy
     t0 = time.perf_counter()

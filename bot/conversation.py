@@ -34,7 +34,7 @@ class Reply:
     @property
     def needs_lawyer(self) -> bool:
         """True when the conversation must be handed to the on-duty lawyer."""
-        return self.decision.action in (ESCALATE, URGENT)
+        return self.decision.action in (ESCALATE, URGENT) and self.decision.reason != "empty"
 
 
 class Responder:
@@ -46,7 +46,7 @@ class Responder:
 
     def citations(self, entry: Entry) -> str:
         """The entry's citations as a worker reads them."""
-        return "；".join(self.engine.kb.statutes.label(c) for c in entry.citations)
+        return self.engine.kb.statutes.labels(entry.citations)
 
     def render(self, decision: Decision) -> str:
         """The text a worker sees for `decision`."""

@@ -107,6 +107,9 @@ def _read_yaml(path: Path) -> Any:
 
 def _text_list(path: Path, eid: str, raw: dict, key: str, *, minimum: int = 0) -> tuple[str, ...]:
     value = raw.get(key, [])
+    if isinstance(value, list):
+        # A clerk writing a hotline such as 12333 in a list gets a number from YAML; it is still text.
+        value = [str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v for v in value]
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
         raise KnowledgeError(path, eid, f"{key} 必须是非空文字的列表")
     items = tuple(v.strip() for v in value)

@@ -86,6 +86,15 @@ class Statutes:
             return f"{art.title}{art.label}有已废止的款项，引用时必须写明仍有效的 paragraph"
         return None
 
+    def labels(self, citations: tuple[Citation, ...] | list[Citation]) -> str:
+        """Several citations as a worker reads them, grouped by law: 《工伤保险条例》第十四条、第十七条."""
+        groups: dict[str, list[str]] = {}
+        for c in citations:
+            law_label = self.label(c)
+            title, _, rest = law_label.partition("》")
+            groups.setdefault(title + "》", []).append(rest)
+        return "；".join(title + "、".join(parts) for title, parts in groups.items())
+
     def label(self, citation: Citation) -> str:
         """How a worker sees the citation: 《保障农民工工资支付条例》第二十六条(第二款)."""
         art = self._articles[(citation.law, citation.article)]

@@ -19,7 +19,7 @@ DATA_DIR = Path(__file__).parent / "data" / "text"
 _WECHAT_EMOTICON = re.compile(r"\[[\u4e00-\u9fff]{1,4}\]|/:[^\s\u4e00-\u9fff]{1,6}")
 # "%" and "+" carry meaning in workers' questions (150%, N+1); every other symbol is a separator.
 _KEPT_SYMBOLS = frozenset("%+")
-_REPEAT = re.compile(r"(.)\1{2,}")
+_REPEAT = re.compile(r"(\D)\1{2,}")  # digits repeat in amounts: 5000
 _SPACES = re.compile(r"\s+")
 # A Chinese numeral is converted only when a counting word follows it, so that words such as
 # 一直, 统一, 万一 or 一裁终局 keep their meaning.

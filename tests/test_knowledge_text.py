@@ -85,3 +85,8 @@ def test_dictionary_cache_is_reused(tmp_path):
     assert any(name.startswith("dict-") for name in files)
     assert any(name.endswith(".cache") for name in files)  # jieba's marshal cache of that dictionary
     assert first.words("工伤认定") == ["工伤认定"]
+
+
+def test_repeated_digits_in_amounts_are_kept():
+    """Regression: collapsing repeats once turned 5000元 into 50元."""
+    assert normalize("押金5000元，欠了11100块") == "押金5000元 欠了11100块"
