@@ -25,7 +25,7 @@ from bench.devset import DEFAULT_EVAL_DIR, headline, load_jsonl, scorer  # noqa:
 from bot.engine import ANSWER, ESCALATE, Decision, Engine, Policy  # noqa: E402
 from knowledge.text import normalize  # noqa: E402
 
-DEPTH = 12
+DEPTH = 30
 
 
 def engine_decisions(engine: Engine, gold: list[dict], policy: Policy, cache: dict) -> list[dict]:
@@ -42,9 +42,10 @@ def engine_decisions(engine: Engine, gold: list[dict], policy: Policy, cache: di
                 pre = Decision("urgent", category="urgent", reason="urgent", urgent_kind=kind)
             elif engine.asks_for_human(query.normalized):
                 pre = Decision(ESCALATE, reason="asked_for_human")
-            cache[g["id"]] = (pre, engine.index.search(query, limit=DEPTH))
-        pre, matches = cache[g["id"]]
-        out.append((pre or engine.route(matches)).as_record(g["id"]))
+            posterior = engine.model.posterior(query.terms, query.normalized)
+            cache[g["id"]] = (pre, posterior, engine.index.search(query, limit=DEPTH))
+        pre, posterior, matches = cache[g["id"]]
+        out.append((pre or engine.route(posterior, matches)).as_record(g["id"]))
     return out
 
 
@@ -86,10 +87,14 @@ def main() -> int:
 
     bm25 = {}
     for g in gold:
-        ms = sorted(cache[g["id"]][1], key=lambda m: m.bm25, reverse=True)
+        ms = sorted(cache[g["id"]][2], key=lambda m: m.bm25, reverse=True)
         bm25[g["id"]] = (ms[0].entry, ms[0].coverage) if ms else (None, 0.0)
     found = threshold_baseline(gold, bm25, score)
-    print(f"bm25     {headline(found[1])}  (coverage >= {found[0]})" if found else "bm25     no threshold reaches precision 0.95")
+    print(
+        f"bm25     {headline(found[1])}  (coverage >= {found[0]})"
+        if found
+        else "bm25     no threshold reaches precision 0.95"
+    )
 
     choices, owners = [], []
     for e in engine.kb.entries:
@@ -101,23 +106,34 @@ def main() -> int:
         hit = process.extractOne(normalize(g["text"]), choices, scorer=fuzz.WRatio)
         fuzzy[g["id"]] = (owners[hit[2]], hit[1] / 100) if hit else (None, 0.0)
     found = threshold_baseline(gold, fuzzy, score)
-    print(f"fuzzy    {headline(found[1])}  (WRatio >= {found[0]})" if found else "fuzzy    no threshold reaches precision 0.95")
+    print(
+        f"fuzzy    {headline(found[1])}  (WRatio >= {found[0]})"
+        if found
+        else "fuzzy    no threshold reaches precision 0.95"
+    )
 
     if args.grid:
         rows = []
-        grid = itertools.product([0.45, 0.5, 0.55, 0.6, 0.65, 0.7], [0.0, 0.02, 0.04, 0.06, 0.08, 0.1],
-                                 [0.3, 0.35, 0.4, 0.45, 0.5], [-0.04, -0.02, 0.0, 0.02, 0.04, 0.06])
-        for a, m, c, o in grid:
-            if c > a:
+        grid = itertools.product(
+            [0.5, 0.6, 0.7, 0.8, 0.9],
+            [0.1, 0.2, 0.3, 0.4],
+            [0.1, 0.15, 0.2, 0.25, 0.3, 0.4],
+            [0.03, 0.05, 0.08, 0.1, 0.15],
+        )
+        for a, c, o, w in grid:
+            if c > a or w > o:
                 continue
-            policy = replace(current, answer_score=a, answer_margin=m, clarify_score=c, oos_margin=o)
+            policy = replace(current, answer_posterior=a, clarify_posterior=c, oos_posterior=o, oos_when_retrieved=w)
             r = score(gold, engine_decisions(engine, gold, policy, cache))
-            if (r["answer_precision"] or 0) >= 0.95 and r["oos_escalation"] >= 0.95:
-                rows.append((r["auto_resolution"] + 0.5 * r["self_service"], policy, r))
+            # Rank by the targets: precision and out-of-scope escalation first, then coverage.
+            value = min(r["answer_precision"] or 0, 0.97) + min(r["oos_escalation"], 0.97)
+            rows.append((value + r["auto_resolution"] + 0.5 * r["self_service"], policy, r))
         rows.sort(key=lambda row: row[0], reverse=True)
         for _, policy, r in rows[:10]:
-            print(f"{policy.answer_score} {policy.answer_margin} {policy.clarify_score} {policy.oos_margin}  "
-                  f"{headline(r)}")
+            print(
+                f"{policy.answer_posterior} {policy.clarify_posterior} {policy.oos_posterior} "
+                f"{policy.oos_when_retrieved}  {headline(r)}"
+            )
     return 0
 
 

@@ -25,6 +25,12 @@ def scorer(eval_dir: Path = DEFAULT_EVAL_DIR):
 
 
 def headline(result: dict) -> str:
-    keys = ("answer_precision", "auto_resolution", "self_service", "oos_escalation", "urgent_recall",
-            "false_urgent_rate")
+    keys = (
+        "answer_precision",
+        "auto_resolution",
+        "self_service",
+        "oos_escalation",
+        "urgent_recall",
+        "false_urgent_rate",
+    )
     return "  ".join(f"{k}={result[k]}" for k in keys)

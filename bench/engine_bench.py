@@ -43,7 +43,9 @@ def startup_seconds(runs: int = 3) -> list[float]:
     code = "import time;t=time.perf_counter();from bot.engine import Engine;Engine.load();print(time.perf_counter()-t)"
     out = []
     for _ in range(runs + 1):
-        res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+        res = subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+        )
         out.append(float(res.stdout.strip()))
     return out[1:]  # the first run may write the dictionary cache
 
@@ -75,8 +77,12 @@ def latency(engine: Engine, qs: list[str]) -> dict[str, float]:
         engine.decide(q)
         times.append((time.perf_counter() - t) * 1000)
     times.sort()
-    return {"p50_ms": statistics.median(times), "p99_ms": times[int(len(times) * 0.99) - 1],
-            "max_ms": times[-1], "mean_ms": statistics.fmean(times)}
+    return {
+        "p50_ms": statistics.median(times),
+        "p99_ms": times[int(len(times) * 0.99) - 1],
+        "max_ms": times[-1],
+        "mean_ms": statistics.fmean(times),
+    }
 
 
 def generated(kb: KnowledgeBase, size: int, rng: random.Random) -> KnowledgeBase:
@@ -91,10 +97,12 @@ def generated(kb: KnowledgeBase, size: int, rng: random.Random) -> KnowledgeBase
             chars = list(p)
             rng.shuffle(chars) if rng.random() < 0.5 else None
             paraphrases.append("".join(chars[: max(6, len(chars) - rng.randrange(4))]) + rng.choice(words))
-        entries.append(replace(src, id=f"gen-{i}", paraphrases=tuple(paraphrases),
-                               title=rng.choice(src.paraphrases)))
-    return KnowledgeBase(kb.categories, entries, kb.statutes, kb.urgent_signals, dict(kb.replies),
-                         kb.human_request)
+        entries.append(
+            replace(src, id=f"gen-{i}", paraphrases=tuple(paraphrases), title=rng.choice(src.paraphrases))
+        )
+    return KnowledgeBase(
+        kb.categories, entries, kb.statutes, kb.urgent_signals, dict(kb.replies), kb.human_request
+    )
 
 
 def main() -> int:
@@ -110,8 +118,12 @@ def main() -> int:
     t = time.perf_counter()
     engine = Engine.load()
     load_s = time.perf_counter() - t
-    real = {"entries": len(engine.kb.entries), "load_s": load_s, "fresh_process_load_s": max(starts),
-            "rss_added_mb": rss_mb() - before}
+    real = {
+        "entries": len(engine.kb.entries),
+        "load_s": load_s,
+        "fresh_process_load_s": max(starts),
+        "rss_added_mb": rss_mb() - before,
+    }
     real.update(latency(engine, questions(engine.kb, args.questions, rng)))
     real["p99_target_ratio"] = real["p99_ms"] / 2.0
     report["real"] = real
@@ -121,15 +133,20 @@ def main() -> int:
     before = rss_mb()
     t = time.perf_counter()
     big = Engine(big_kb, segmenter=engine.segmenter)
-    big_stats = {"entries": len(big_kb.entries), "index_build_s": time.perf_counter() - t,
-                 "rss_added_mb": rss_mb() - before}
+    big_stats = {
+        "entries": len(big_kb.entries),
+        "index_build_s": time.perf_counter() - t,
+        "rss_added_mb": rss_mb() - before,
+    }
     big_stats.update(latency(big, questions(kb, args.questions, rng)))
     big_stats["p99_target_ratio"] = big_stats["p99_ms"] / 20.0
     report["generated"] = big_stats
 
     for name, stats in report.items():
-        print(f"[{name}] " + "  ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
-                                       for k, v in stats.items()))
+        print(
+            f"[{name}] "
+            + "  ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in stats.items())
+        )
     print(json.dumps(report))
     return 0
 

@@ -58,8 +58,10 @@ def main(argv: list[str] | None = None) -> int:
         print(Responder(engine).respond(" ".join(args.question)).text)
         return 0
     counts = Counter(e.category for e in engine.kb.entries)
-    print(f"知识库校验通过: {len(engine.kb.faq)} 条 FAQ，{counts.get('out_of_scope', 0)} 个非劳动法话题，"
-          f"{len(engine.kb.statutes)} 条法条")
+    print(
+        f"知识库校验通过: {len(engine.kb.faq)} 条 FAQ，{counts.get('out_of_scope', 0)} 个非劳动法话题，"
+        f"{len(engine.kb.statutes)} 条法条"
+    )
     for category, n in sorted(counts.items()):
         print(f"  {category}: {n}")
     return 0

@@ -56,7 +56,9 @@ class Responder:
             regional = t["regional_note"] if entry.regional else ""
             return t["answer"].format(answer=entry.answer, citations=self.citations(entry), regional=regional)
         if decision.action == CLARIFY:
-            lines = [t["clarify_option"].format(number=i, title=o.title) for i, o in enumerate(decision.options, 1)]
+            lines = [
+                t["clarify_option"].format(number=i, title=o.title) for i, o in enumerate(decision.options, 1)
+            ]
             return t["clarify"].format(options="\n".join(lines))
         if decision.action == URGENT:
             return t["urgent"]
@@ -70,8 +72,9 @@ class Responder:
 
     def detail(self, entry: Entry) -> str:
         """The long explanation of an entry, for a worker who replied "详细"."""
-        return self.templates["detail"].format(title=entry.title, detail=entry.detail,
-                                               citations=self.citations(entry))
+        return self.templates["detail"].format(
+            title=entry.title, detail=entry.detail, citations=self.citations(entry)
+        )
 
     def respond(self, text: str, state: State | None = None) -> Reply:
         """Handle one message given the conversation `state`."""
@@ -82,7 +85,9 @@ class Responder:
         if compact in DETAIL_WORDS:
             if state.last_faq_id and state.last_faq_id in self.engine.kb.by_id:
                 entry = self.engine.kb.by_id[state.last_faq_id]
-                decision = Decision(ANSWER, category=entry.category, faq_id=entry.id, score=1.0, reason="detail")
+                decision = Decision(
+                    ANSWER, category=entry.category, faq_id=entry.id, score=1.0, reason="detail"
+                )
                 return Reply(self.detail(entry), decision, state)
             return Reply(self.templates["no_detail"], Decision(ESCALATE, reason="empty"), state)
         decision = self.engine.decide(text)
@@ -100,7 +105,9 @@ class Responder:
             decision = Decision(CLARIFY, options=state.options, reason="bad_choice")
             return Reply(self.templates["bad_choice"].format(numbers=numbers), decision, state)
         option = state.options[number - 1]
-        decision = Decision(ANSWER, category=option.category, faq_id=option.faq_id, score=1.0, reason="chosen")
+        decision = Decision(
+            ANSWER, category=option.category, faq_id=option.faq_id, score=1.0, reason="chosen"
+        )
         return self._reply(decision)
 
     def _reply(self, decision: Decision) -> Reply:

@@ -4,10 +4,12 @@ Order of checks, and why:
 1. urgent signals first: a threat of self-harm or a confrontation under way needs a human whatever the
    topic (the "三及时" rule), so no retrieval score can override it;
 2. an explicit request for a person (人工 / 律师) is honoured;
-3. retrieval over the FAQ and the out-of-scope routes: a question that looks more like a non-labour
-   topic than like any FAQ entry is escalated, never answered or clarified;
-4. a confident, unambiguous FAQ match is answered; a plausible one gets up to three numbered choices;
-   anything weaker goes to the lawyer. When in doubt, escalate: a wrong answer misinforms a worker.
+3. the topic model (`knowledge.classifier`) and retrieval (`knowledge.index`), both over the FAQ and
+   the out-of-scope routes: a question that is likely enough to be about a non-labour topic is
+   escalated, never answered or clarified;
+4. a confident topic whose best retrieved entry agrees is answered; a plausible one gets up to three
+   numbered choices; anything weaker goes to the lawyer. When in doubt, escalate: a wrong answer
+   misinforms a worker.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 
 from bot.errors import KnowledgeUnavailable
 from knowledge import loader
+from knowledge.classifier import CategoryModel
 from knowledge.index import Index, Match
 from knowledge.loader import OUT_OF_SCOPE, KnowledgeBase, KnowledgeError
 from knowledge.segment import Segmenter
@@ -30,13 +33,17 @@ HUMAN_REQUEST_MAX_CHARS = 14
 
 @dataclass(frozen=True)
 class Policy:
-    """Decision thresholds, calibrated on the labelled dev questions (see `bench/calibrate.py`)."""
+    """Decision thresholds, calibrated on the labelled dev questions (see `bench/calibrate.py`).
 
-    answer_score: float = 0.55
-    answer_margin: float = 0.06
-    clarify_score: float = 0.40
-    oos_margin: float = 0.02
-    search_depth: int = 12
+    Probabilities are the topic model's posteriors; `oos_*` decide when a question goes to the lawyer
+    as not labour law, `answer_posterior` and `clarify_posterior` how sure the engine must be to speak.
+    """
+
+    answer_posterior: float = 0.7
+    clarify_posterior: float = 0.3
+    oos_posterior: float = 0.3
+    oos_when_retrieved: float = 0.15
+    search_depth: int = 30
 
 
 @dataclass(frozen=True)
@@ -76,12 +83,15 @@ class Decision:
 class Engine:
     """Loaded once per process; `decide` is cheap and thread-safe (read-only state)."""
 
-    def __init__(self, kb: KnowledgeBase, *, segmenter: Segmenter | None = None, policy: Policy | None = None):
+    def __init__(
+        self, kb: KnowledgeBase, *, segmenter: Segmenter | None = None, policy: Policy | None = None
+    ):
         self.kb = kb
         self.policy = policy or Policy()
         keywords = [k for e in kb.entries for k in e.keywords]
         self.segmenter = segmenter or Segmenter(extra_words=keywords)
         self.index = Index(kb.entries, self.segmenter)
+        self.model = CategoryModel(kb.entries, self.segmenter)
 
     @classmethod
     def load(cls, data_dir: Path | None = None, *, policy: Policy | None = None) -> Engine:
@@ -117,42 +127,46 @@ class Engine:
             return Decision(URGENT, category="urgent", score=1.0, reason="urgent", urgent_kind=kind)
         if self.asks_for_human(query.normalized):
             return Decision(ESCALATE, reason="asked_for_human")
-        return self.route(self.index.search(query, limit=self.policy.search_depth))
+        posterior = self.model.posterior(query.terms, query.normalized)
+        return self.route(posterior, self.index.search(query, limit=self.policy.search_depth))
 
-    def route(self, found: list[Match]) -> Decision:
-        """Decide from retrieval results alone (the policy's part; separate so it can be calibrated)."""
+    def route(self, posterior: dict[str, float], found: list[Match]) -> Decision:
+        """Decide from the topic posterior and the retrieved entries (separate so it can be calibrated)."""
         p = self.policy
         matches = tuple(found)
-        labour = [m for m in matches if m.entry.answerable]
-        best_oos = next((m for m in matches if not m.entry.answerable), None)
-        if not labour:
-            return Decision(ESCALATE, reason="out_of_scope" if best_oos else "no_match", matches=matches)
-        best = labour[0]
-        if best_oos and best_oos.score + p.oos_margin >= best.score:
-            return Decision(ESCALATE, category=OUT_OF_SCOPE, score=best_oos.score, reason="out_of_scope",
-                            matches=matches)
-        rival = next((m for m in labour[1:] if m.entry.category != best.entry.category), None)
-        margin = best.score - (rival.score if rival else 0.0)
-        if best.score >= p.answer_score and margin >= p.answer_margin:
-            return Decision(ANSWER, category=best.entry.category, faq_id=best.entry.id, score=best.score,
+        if not posterior or not matches:
+            return Decision(ESCALATE, reason="no_match", matches=matches)
+        p_oos = posterior.get(OUT_OF_SCOPE, 0.0)
+        retrieved_oos = not matches[0].entry.answerable
+        if p_oos >= p.oos_posterior or (retrieved_oos and p_oos >= p.oos_when_retrieved):
+            return Decision(ESCALATE, category=OUT_OF_SCOPE, score=p_oos, reason="out_of_scope", matches=matches)
+        ranked = sorted((c for c in posterior if c != OUT_OF_SCOPE), key=posterior.__getitem__, reverse=True)
+        best: dict[str, Match] = {}
+        for m in matches:
+            if m.entry.answerable:
+                best.setdefault(m.entry.category, m)
+        if not best:
+            return Decision(ESCALATE, reason="no_match", matches=matches)
+        top, confidence = ranked[0], posterior[ranked[0]]
+        first_labour = next(m for m in matches if m.entry.answerable)
+        # The topic model and the retrieval must agree before the bot speaks on its own.
+        if confidence >= p.answer_posterior and first_labour.entry.category == top:
+            return Decision(ANSWER, category=top, faq_id=first_labour.entry.id, score=confidence,
                             reason="confident", matches=matches)
-        if best.score >= p.clarify_score:
-            options = self._options(labour)
-            return Decision(CLARIFY, category=best.entry.category, options=options, score=best.score,
+        if confidence >= p.clarify_posterior:
+            options = self._options(ranked, best, matches)
+            return Decision(CLARIFY, category=options[0].category, options=options, score=confidence,
                             reason="ambiguous", matches=matches)
-        return Decision(ESCALATE, score=best.score, reason="low_confidence", matches=matches)
+        return Decision(ESCALATE, score=confidence, reason="low_confidence", matches=matches)
 
-    def _options(self, labour: list[Match]) -> tuple[Option, ...]:
-        """Up to three choices, preferring one per category so a wrong guess leaves a right option."""
-        floor = self.policy.clarify_score
-        picked: list[Match] = []
-        for m in labour:
-            if m.score >= floor and all(m.entry.category != q.entry.category for q in picked):
-                picked.append(m)
-        for m in labour:
+    @staticmethod
+    def _options(ranked: list[str], best: dict[str, Match], matches: tuple[Match, ...]) -> tuple[Option, ...]:
+        """Up to three choices: the best entry of each likeliest category, so that a wrong guess still
+        leaves a right option; then further entries of the likeliest ones."""
+        picked = [best[c] for c in ranked if c in best][:MAX_OPTIONS]
+        for m in matches:
             if len(picked) >= MAX_OPTIONS:
                 break
-            if m.score >= floor and m not in picked:
+            if m.entry.answerable and m not in picked:
                 picked.append(m)
-        picked = picked[:MAX_OPTIONS]
         return tuple(Option(m.entry.id, m.entry.category, m.entry.title) for m in picked)

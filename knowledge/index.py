@@ -132,7 +132,9 @@ class Index:
             fuzzy_score = fuzzy[1] / 100 if fuzzy else 0.0
             coverage = matched[doc] / total_idf
             relative = bm25 / best_bm25
-            score = (1 - self.fuzzy_weight) * (0.5 * coverage + 0.5 * relative) + self.fuzzy_weight * fuzzy_score
+            score = (1 - self.fuzzy_weight) * (
+                0.5 * coverage + 0.5 * relative
+            ) + self.fuzzy_weight * fuzzy_score
             results.append(Match(self.entries[doc], score, bm25, coverage, fuzzy_score))
         results.sort(key=lambda m: m.score, reverse=True)
         return results[:limit]

@@ -25,7 +25,17 @@ ID_PATTERN = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)+")
 OUT_OF_SCOPE = "out_of_scope"
 URGENT = "urgent"
 
-_ENTRY_KEYS = {"id", "category", "title", "paraphrases", "keywords", "answer", "detail", "citations", "regional"}
+_ENTRY_KEYS = {
+    "id",
+    "category",
+    "title",
+    "paraphrases",
+    "keywords",
+    "answer",
+    "detail",
+    "citations",
+    "regional",
+}
 _REQUIRED = {"id", "category", "title", "paraphrases", "answer", "detail", "citations"}
 _CITATION_KEYS = {"law", "article", "paragraph"}
 
@@ -103,6 +113,8 @@ def _read_yaml(path: Path) -> Any:
         raise KnowledgeError(path, None, f"YAML 格式错误: {exc}") from exc
     except UnicodeDecodeError as exc:
         raise KnowledgeError(path, None, "文件不是 UTF-8 编码") from exc
+    except OSError as exc:
+        raise KnowledgeError(path, None, f"无法读取文件: {exc.strerror}") from exc
 
 
 def _text_list(path: Path, eid: str, raw: dict, key: str, *, minimum: int = 0) -> tuple[str, ...]:
@@ -190,8 +202,10 @@ def _entry_file(path: Path, *, statutes: Statutes, categories: set[str]) -> list
     expected = data["category"]
     if expected not in categories:
         raise KnowledgeError(path, None, f"未知分类: {expected}")
-    return [parse_entry(path, raw, statutes=statutes, categories=categories, expected=expected)
-            for raw in data["entries"]]
+    return [
+        parse_entry(path, raw, statutes=statutes, categories=categories, expected=expected)
+        for raw in data["entries"]
+    ]
 
 
 def _urgent_signals(path: Path) -> list[UrgentSignal]:
@@ -214,7 +228,11 @@ def _urgent_signals(path: Path) -> list[UrgentSignal]:
 
 def load(directory: Path = DATA_DIR, *, statutes: Statutes | None = None) -> KnowledgeBase:
     """Load and validate the whole knowledge base under `directory`."""
-    statutes = statutes or Statutes.load(directory / "laws")
+    if statutes is None:
+        try:
+            statutes = Statutes.load(directory / "laws")
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise KnowledgeError(directory / "laws", None, f"法规库无法读取: {exc}") from exc
     taxonomy = _read_yaml(directory / "taxonomy.yaml")
     categories: dict[str, dict[str, str]] = taxonomy["categories"]
     names = set(categories)

@@ -12,8 +12,14 @@ ACTIONS = {"answer", "clarify", "escalate", "urgent"}
 
 
 def run(*args, stdin=None):
-    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=ROOT, input=stdin, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        cwd=ROOT,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_classify_writes_one_decision_per_input_line(tmp_path):

@@ -14,8 +14,15 @@ from knowledge.statutes import Citation, Statutes
 from knowledge.text import han_count
 
 SHARED_ARTICLES = Path(__file__).resolve().parents[2] / "shared" / "laws" / "articles.jsonl"
-LABOUR = ["wage_arrears", "overtime_leave", "labor_contract", "work_injury", "social_insurance",
-          "platform_work", "dispute_process"]
+LABOUR = [
+    "wage_arrears",
+    "overtime_leave",
+    "labor_contract",
+    "work_injury",
+    "social_insurance",
+    "platform_work",
+    "dispute_process",
+]
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +93,7 @@ def _first(data):
     ("change", "message"),
     [
         (lambda d: _first(d).update(category="marriage"), "未知分类"),
-        (lambda d: _first(d).update(category="work_injury"), "不一致"),
+        (lambda d: _first(d).update(category="labor_contract"), "不一致"),
         (lambda d: _first(d).pop("answer"), "缺少字段: answer"),
         (lambda d: _first(d).update(colour="red"), "未知字段: colour"),
         (lambda d: _first(d).update(paraphrases=["工资", "工钱"]), "至少需要 5 条"),
@@ -95,12 +102,21 @@ def _first(data):
         (lambda d: _first(d).update(citations=[]), "至少要引用一条法条"),
         (lambda d: _first(d).update(citations=[{"law": "labor_law", "article": 999}]), "不在法规库中"),
         (lambda d: _first(d).update(citations=[{"law": "no_such_law", "article": 1}]), "不在法规库中"),
-        (lambda d: _first(d).update(citations=[{"law": "labor_law", "article": 44, "paragraph": 9}]), "没有第9款"),
+        (
+            lambda d: _first(d).update(citations=[{"law": "labor_law", "article": 44, "paragraph": 9}]),
+            "没有第9款",
+        ),
         (lambda d: _first(d).update(citations=[{"law": "labor_law", "article": "44"}]), "整数"),
-        (lambda d: _first(d).update(citations=[{"law": "labor_dispute_interpretation_1", "article": 32,
-                                                "paragraph": 1}]), "已废止"),
-        (lambda d: _first(d).update(citations=[{"law": "labor_dispute_interpretation_1", "article": 32}]),
-         "已废止"),
+        (
+            lambda d: _first(d).update(
+                citations=[{"law": "labor_dispute_interpretation_1", "article": 32, "paragraph": 1}]
+            ),
+            "已废止",
+        ),
+        (
+            lambda d: _first(d).update(citations=[{"law": "labor_dispute_interpretation_1", "article": 32}]),
+            "已废止",
+        ),
         (lambda d: _first(d).update(id="Wage Arrears 1"), "id 必须"),
         (lambda d: _first(d).update(regional="yes"), "regional"),
     ],
@@ -125,8 +141,12 @@ def test_duplicate_ids_across_files_are_refused(data_copy):
 
 
 def test_a_cited_paragraph_still_in_force_is_accepted(data_copy):
-    _edit(data_copy / "faq" / "work_injury.yaml", lambda d: _first(d).update(
-        citations=[{"law": "labor_dispute_interpretation_1", "article": 32, "paragraph": 2}]))
+    _edit(
+        data_copy / "faq" / "work_injury.yaml",
+        lambda d: _first(d).update(
+            citations=[{"law": "labor_dispute_interpretation_1", "article": 32, "paragraph": 2}]
+        ),
+    )
     assert load(data_copy)
 
 

@@ -32,8 +32,18 @@ def test_normalize(raw, expected):
     assert normalize(raw) == expected
 
 
-@pytest.mark.parametrize(("numeral", "value"), [("一百零七", 107), ("十", 10), ("二十", 20), ("一百一十", 110),
-                                                 ("两万", 20000), ("一万五千", 15000), ("一万五", None)])
+@pytest.mark.parametrize(
+    ("numeral", "value"),
+    [
+        ("一百零七", 107),
+        ("十", 10),
+        ("二十", 20),
+        ("一百一十", 110),
+        ("两万", 20000),
+        ("一万五千", 15000),
+        ("一万五", None),
+    ],
+)
 def test_cn_to_int(numeral, value):
     assert cn_to_int(numeral) == value
 
