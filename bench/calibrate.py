@@ -115,15 +115,23 @@ def main() -> int:
     if args.grid:
         rows = []
         grid = itertools.product(
-            [0.5, 0.6, 0.7, 0.8, 0.9],
-            [0.1, 0.2, 0.3, 0.4],
+            [0.4, 0.5, 0.6, 0.7, 0.8, 0.9],
+            [0.1, 0.2, 0.3],
             [0.1, 0.15, 0.2, 0.25, 0.3, 0.4],
             [0.03, 0.05, 0.08, 0.1, 0.15],
+            [False, True],
         )
-        for a, c, o, w in grid:
+        for a, c, o, w, agree in grid:
             if c > a or w > o:
                 continue
-            policy = replace(current, answer_posterior=a, clarify_posterior=c, oos_posterior=o, oos_when_retrieved=w)
+            policy = replace(
+                current,
+                answer_posterior=a,
+                clarify_posterior=c,
+                oos_posterior=o,
+                oos_when_retrieved=w,
+                require_agreement=agree,
+            )
             r = score(gold, engine_decisions(engine, gold, policy, cache))
             # Rank by the targets: precision and out-of-scope escalation first, then coverage.
             value = min(r["answer_precision"] or 0, 0.97) + min(r["oos_escalation"], 0.97)
@@ -132,7 +140,7 @@ def main() -> int:
         for _, policy, r in rows[:10]:
             print(
                 f"{policy.answer_posterior} {policy.clarify_posterior} {policy.oos_posterior} "
-                f"{policy.oos_when_retrieved}  {headline(r)}"
+                f"{policy.oos_when_retrieved} {policy.require_agreement}  {headline(r)}"
             )
     return 0
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from bot.errors import KnowledgeUnavailable
 from knowledge import loader
 from knowledge.classifier import CategoryModel
-from knowledge.index import Index, Match
+from knowledge.index import Index, Match, prepare_entries
 from knowledge.loader import OUT_OF_SCOPE, KnowledgeBase, KnowledgeError
 from knowledge.segment import Segmenter
 
@@ -39,10 +39,11 @@ class Policy:
     as not labour law, `answer_posterior` and `clarify_posterior` how sure the engine must be to speak.
     """
 
-    answer_posterior: float = 0.7
-    clarify_posterior: float = 0.3
-    oos_posterior: float = 0.3
-    oos_when_retrieved: float = 0.15
+    answer_posterior: float = 0.6
+    clarify_posterior: float = 0.2
+    oos_posterior: float = 0.1
+    oos_when_retrieved: float = 0.05
+    require_agreement: bool = False
     search_depth: int = 30
 
 
@@ -90,8 +91,9 @@ class Engine:
         self.policy = policy or Policy()
         keywords = [k for e in kb.entries for k in e.keywords]
         self.segmenter = segmenter or Segmenter(extra_words=keywords)
-        self.index = Index(kb.entries, self.segmenter)
-        self.model = CategoryModel(kb.entries, self.segmenter)
+        prepared = prepare_entries(kb.entries, self.segmenter)
+        self.index = Index(kb.entries, self.segmenter, prepared=prepared)
+        self.model = CategoryModel(kb.entries, prepared)
 
     @classmethod
     def load(cls, data_dir: Path | None = None, *, policy: Policy | None = None) -> Engine:
@@ -139,7 +141,9 @@ class Engine:
         p_oos = posterior.get(OUT_OF_SCOPE, 0.0)
         retrieved_oos = not matches[0].entry.answerable
         if p_oos >= p.oos_posterior or (retrieved_oos and p_oos >= p.oos_when_retrieved):
-            return Decision(ESCALATE, category=OUT_OF_SCOPE, score=p_oos, reason="out_of_scope", matches=matches)
+            return Decision(
+                ESCALATE, category=OUT_OF_SCOPE, score=p_oos, reason="out_of_scope", matches=matches
+            )
         ranked = sorted((c for c in posterior if c != OUT_OF_SCOPE), key=posterior.__getitem__, reverse=True)
         best: dict[str, Match] = {}
         for m in matches:
@@ -149,14 +153,26 @@ class Engine:
             return Decision(ESCALATE, reason="no_match", matches=matches)
         top, confidence = ranked[0], posterior[ranked[0]]
         first_labour = next(m for m in matches if m.entry.answerable)
-        # The topic model and the retrieval must agree before the bot speaks on its own.
-        if confidence >= p.answer_posterior and first_labour.entry.category == top:
-            return Decision(ANSWER, category=top, faq_id=first_labour.entry.id, score=confidence,
-                            reason="confident", matches=matches)
+        agree = first_labour.entry.category == top or not p.require_agreement
+        if confidence >= p.answer_posterior and agree and top in best:
+            return Decision(
+                ANSWER,
+                category=top,
+                faq_id=best[top].entry.id,
+                score=confidence,
+                reason="confident",
+                matches=matches,
+            )
         if confidence >= p.clarify_posterior:
             options = self._options(ranked, best, matches)
-            return Decision(CLARIFY, category=options[0].category, options=options, score=confidence,
-                            reason="ambiguous", matches=matches)
+            return Decision(
+                CLARIFY,
+                category=options[0].category,
+                options=options,
+                score=confidence,
+                reason="ambiguous",
+                matches=matches,
+            )
         return Decision(ESCALATE, score=confidence, reason="low_confidence", matches=matches)
 
     @staticmethod

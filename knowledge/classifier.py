@@ -13,9 +13,8 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 
+from knowledge.index import PreparedText
 from knowledge.loader import Entry
-from knowledge.segment import Segmenter
-from knowledge.text import normalize
 
 
 def bigrams(normalized: str) -> list[str]:
@@ -27,14 +26,16 @@ def bigrams(normalized: str) -> list[str]:
 class CategoryModel:
     """`posterior(terms, normalized)` -> {category: probability}; built once from the entries."""
 
-    def __init__(self, entries: Sequence[Entry], segmenter: Segmenter, *, alpha: float = 0.5):
+    def __init__(
+        self, entries: Sequence[Entry], prepared: Sequence[Sequence[PreparedText]], *, alpha: float = 0.5
+    ):
+        """`prepared` holds each entry's texts as `knowledge.index.prepare_entries` made them."""
         self.alpha = alpha
         counts: dict[str, Counter[str]] = defaultdict(Counter)
-        for entry in entries:
-            for text in (entry.title, *entry.paraphrases, *entry.keywords):
-                normalized = normalize(text)
-                counts[entry.category].update(segmenter.terms(normalized))
-                counts[entry.category].update(bigrams(normalized))
+        for entry, texts in zip(entries, prepared, strict=True):
+            for text in texts:
+                counts[entry.category].update(text.terms)
+                counts[entry.category].update(bigrams(text.normalized))
         self.categories = sorted(counts)
         vocabulary = set().union(*counts.values()) if counts else set()
         size = len(vocabulary)

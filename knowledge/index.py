@@ -1,16 +1,17 @@
-"""Retrieval: a BM25 inverted index over the entries' titles, paraphrases and keywords, reranked with rapidfuzz.
+"""Retrieval: a BM25 inverted index over entries' titles, paraphrases and keywords, reranked by rapidfuzz.
 
 The index is built once at load. A question touches only the posting lists of its own terms; each list
-is kept in impact order and cut at `max_postings`, so the cost of a question is bounded however large
+is kept in impact order and cut at `max_postings`, so the cost of a question stays bounded however large
 the knowledge base grows (static index pruning). The best `rerank_depth` entries by BM25 are then
-compared with the question by rapidfuzz over their segmented paraphrases.
+compared with the question by rapidfuzz over their segmented titles and paraphrases.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
-from collections import Counter, defaultdict
+from array import array
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -22,11 +23,12 @@ from knowledge.text import normalize
 
 # Field weights: keywords are curated to be distinctive, titles and paraphrases are plain questions.
 FIELD_WEIGHTS = {"title": 1.0, "paraphrases": 1.0, "keywords": 2.0}
+MIN_IDF = 0.3
 
 
 @dataclass(frozen=True)
 class Match:
-    """One retrieved entry with the evidence behind its rank (all scores in [0, 1] except bm25)."""
+    """One retrieved entry with the evidence behind its rank (scores in [0, 1] except `bm25`)."""
 
     entry: Entry
     score: float
@@ -37,25 +39,48 @@ class Match:
 
 @dataclass(frozen=True)
 class Query:
-    """A question prepared once for the index: normalised text and its terms."""
+    """A question prepared once: normalised text and its index terms."""
 
     text: str
     normalized: str
     terms: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class PreparedText:
+    """One curated text of an entry, normalised and segmented once for every model built on it."""
+
+    field: str
+    normalized: str
+    terms: tuple[str, ...]
+
+
+def prepare_entries(entries: Sequence[Entry], segmenter: Segmenter) -> list[list[PreparedText]]:
+    """Normalise and segment every title, paraphrase and keyword (the slow part of loading), once."""
+    prepared = []
+    for entry in entries:
+        texts = []
+        for field in FIELD_WEIGHTS:
+            for text in [entry.title] if field == "title" else getattr(entry, field):
+                normalized = normalize(text)
+                texts.append(PreparedText(field, normalized, tuple(segmenter.terms(normalized))))
+        prepared.append(texts)
+    return prepared
+
+
 class Index:
-    """BM25 over entries plus a fuzzy rerank; `search` is the only thing callers need."""
+    """BM25 over entries plus a fuzzy rerank; `search` is all that callers need."""
 
     def __init__(
         self,
         entries: Sequence[Entry],
         segmenter: Segmenter,
         *,
+        prepared: list[list[PreparedText]] | None = None,
         k1: float = 1.2,
         b: float = 0.75,
-        max_postings: int = 2000,
-        rerank_depth: int = 30,
+        max_postings: int = 1000,
+        rerank_depth: int = 12,
         fuzzy_weight: float = 0.35,
     ) -> None:
         self.entries = list(entries)
@@ -63,41 +88,37 @@ class Index:
         self.k1, self.b = k1, b
         self.rerank_depth = rerank_depth
         self.fuzzy_weight = fuzzy_weight
-        self._build(max_postings)
+        self._build(prepared or prepare_entries(self.entries, segmenter), max_postings)
 
-    def _build(self, max_postings: int) -> None:
+    def _build(self, prepared: list[list[PreparedText]], max_postings: int) -> None:
         doc_tfs: list[Counter[str]] = []
         self._choices: list[list[str]] = []
         df: Counter[str] = Counter()
-        for entry in self.entries:
+        for texts in prepared:
             tf: Counter[str] = Counter()
-            choices = []
-            for field, weight in FIELD_WEIGHTS.items():
-                texts = [entry.title] if field == "title" else getattr(entry, field)
-                for text in texts:
-                    terms = self.segmenter.terms(normalize(text))
-                    for term in terms:
-                        tf[term] += weight
-                    if field != "keywords":
-                        choices.append(" ".join(terms))
+            for text in texts:
+                weight = FIELD_WEIGHTS[text.field]
+                for term in text.terms:
+                    tf[term] += weight
             doc_tfs.append(tf)
-            self._choices.append(choices)
+            self._choices.append([" ".join(t.terms) for t in texts if t.field != "keywords"])
             df.update(tf.keys())
-        n = max(len(self.entries), 1)
+        n = max(len(doc_tfs), 1)
         self._idf = {t: math.log(1 + (n - d + 0.5) / (d + 0.5)) for t, d in df.items()}
         # Unknown words weigh as much as the rarest known word: they are what the FAQ cannot speak to.
         self._unknown_idf = math.log(1 + (n - 0.5) / 1.5)
         lengths = [sum(tf.values()) for tf in doc_tfs]
-        avg = sum(lengths) / n if lengths else 1.0
-        postings: dict[str, list[tuple[float, int]]] = defaultdict(list)
+        avg = (sum(lengths) / n) or 1.0
+        lists: dict[str, list[tuple[float, int]]] = {}
         for doc, tf in enumerate(doc_tfs):
             norm = self.k1 * (1 - self.b + self.b * lengths[doc] / avg)
             for term, freq in tf.items():
                 impact = self._idf[term] * freq * (self.k1 + 1) / (freq + norm)
-                postings[term].append((impact, doc))
-        self._postings = {
-            t: [(d, s) for s, d in heapq.nlargest(max_postings, plist)] for t, plist in postings.items()
-        }
+                lists.setdefault(term, []).append((impact, doc))
+        self._postings: dict[str, tuple[array, array]] = {}
+        for term, plist in lists.items():
+            kept = heapq.nlargest(max_postings, plist) if len(plist) > max_postings else plist
+            self._postings[term] = (array("i", [d for _, d in kept]), array("d", [s for s, _ in kept]))
 
     def prepare(self, question: str) -> Query:
         """Normalise and segment a question once; reuse the result for several searches."""
@@ -112,29 +133,32 @@ class Index:
         """The best `limit` entries for `question`, best first; empty when nothing matches."""
         query = question if isinstance(question, Query) else self.prepare(question)
         unique = list(dict.fromkeys(query.terms))
-        if not unique:
-            return []
-        scores: dict[int, float] = defaultdict(float)
-        matched: dict[int, float] = defaultdict(float)
+        scores: dict[int, float] = {}
+        get = scores.get
         for term in unique:
-            for doc, impact in self._postings.get(term, ()):
-                scores[doc] += impact
-                matched[doc] += self._idf[term]
+            posting = self._postings.get(term)
+            # A term in nearly every entry (idf near 0) moves no ranking but costs a full list walk.
+            if posting and self._idf[term] >= MIN_IDF:
+                for doc, impact in zip(*posting, strict=True):
+                    scores[doc] = get(doc, 0.0) + impact
         if not scores:
             return []
-        total_idf = sum(self.idf(t) for t in unique)
-        top = heapq.nlargest(self.rerank_depth, scores.items(), key=lambda kv: kv[1])
+        # The most a single entry could score: every query term matched at saturation.
+        ceiling = sum(self.idf(t) for t in unique) * (self.k1 + 1)
+        top = heapq.nlargest(max(self.rerank_depth, limit), scores.items(), key=lambda kv: kv[1])
         best_bm25 = top[0][1]
         joined = " ".join(query.terms)
         results = []
-        for doc, bm25 in top:
-            fuzzy = process.extractOne(joined, self._choices[doc], scorer=fuzz.token_set_ratio)
-            fuzzy_score = fuzzy[1] / 100 if fuzzy else 0.0
-            coverage = matched[doc] / total_idf
-            relative = bm25 / best_bm25
-            score = (1 - self.fuzzy_weight) * (
-                0.5 * coverage + 0.5 * relative
-            ) + self.fuzzy_weight * fuzzy_score
-            results.append(Match(self.entries[doc], score, bm25, coverage, fuzzy_score))
+        for rank, (doc, bm25) in enumerate(top):
+            coverage = min(bm25 / ceiling, 1.0)
+            lexical = 0.5 * coverage + 0.5 * bm25 / best_bm25
+            if rank < self.rerank_depth:
+                hit = process.extractOne(joined, self._choices[doc], scorer=fuzz.token_set_ratio)
+                fuzzy = hit[1] / 100 if hit else 0.0
+                score = (1 - self.fuzzy_weight) * lexical + self.fuzzy_weight * fuzzy
+            else:
+                # Below the rerank depth the BM25 order stands; these only fill a longer result list.
+                fuzzy, score = 0.0, (1 - self.fuzzy_weight) * lexical
+            results.append(Match(self.entries[doc], score, bm25, coverage, fuzzy))
         results.sort(key=lambda m: m.score, reverse=True)
         return results[:limit]

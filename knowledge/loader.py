@@ -105,10 +105,14 @@ class KnowledgeBase:
         return [c for c in self.categories if c not in (OUT_OF_SCOPE, URGENT)]
 
 
+# libyaml's loader is several times faster than the pure-Python one, and equally safe.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _read_yaml(path: Path) -> Any:
     try:
         with open(path, encoding="utf-8") as f:
-            return yaml.safe_load(f)
+            return yaml.load(f, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         raise KnowledgeError(path, None, f"YAML 格式错误: {exc}") from exc
     except UnicodeDecodeError as exc:

@@ -71,7 +71,9 @@ def test_asking_for_a_person_escalates(engine, message):
 
 
 def test_a_question_about_lawyers_is_still_a_question(engine):
-    assert engine.decide("请律师打劳动仲裁官司一般要花多少钱，有没有免费的法律援助").reason != "asked_for_human"
+    assert (
+        engine.decide("请律师打劳动仲裁官司一般要花多少钱，有没有免费的法律援助").reason != "asked_for_human"
+    )
 
 
 @pytest.mark.parametrize(
