@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +38,29 @@ class Article:
         return self.text.split("\n")
 
 
-_PARAGRAPH_LABELS = "一二三四五六七八九十"
+_ITEM = re.compile(r"^（([一二三四五六七八九十]+)）")
+_NUMERALS = "零一二三四五六七八九"
+
+
+def _cn(number: int) -> str:
+    """1..99 as a Chinese numeral (款 and 项 counts never exceed that)."""
+    tens, ones = divmod(number, 10)
+    if not tens:
+        return _NUMERALS[ones]
+    return ("" if tens == 1 else _NUMERALS[tens]) + "十" + (_NUMERALS[ones] if ones else "")
+
+
+def paragraph_label(article: Article, line: int) -> str:
+    """Name a 1-based line of an article as lawyers cite it: 第二款, or 第一款第三项 for a numbered item
+    (items are lines of their own in the corpus, but belong to the paragraph that introduces them)."""
+    lines = article.paragraphs
+    kuan = sum(1 for ln in lines[:line] if not _ITEM.match(ln))
+    item = _ITEM.match(lines[line - 1])
+    if not item:
+        return f"第{_cn(kuan)}款"
+    total_kuan = sum(1 for ln in lines if not _ITEM.match(ln))
+    prefix = f"第{_cn(kuan)}款" if total_kuan > 1 else ""
+    return f"{prefix}第{item.group(1)}项"
 
 
 class Statutes:
@@ -101,6 +124,6 @@ class Statutes:
         # The item-numbered notice (一、 to 五、) is cited as 第一条 … by usual practice.
         label = f"第{art.label[:-1]}条" if art.label.endswith("、") else art.label
         text = f"《{art.title}》{label}"
-        if citation.paragraph and citation.paragraph <= len(_PARAGRAPH_LABELS):
-            text += f"第{_PARAGRAPH_LABELS[citation.paragraph - 1]}款"
+        if citation.paragraph:
+            text += paragraph_label(art, citation.paragraph)
         return text

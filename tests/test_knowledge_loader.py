@@ -70,6 +70,9 @@ def test_every_topic_cited_in_the_answer_is_labelled_for_workers(kb):
     assert label == "《保障农民工工资支付条例》第二十六条"
     assert kb.statutes.label(Citation("labor_relationship_notice_2005", 2)).endswith("第二条")
     assert kb.statutes.label(Citation("labor_contract_law", 82, 2)).endswith("第八十二条第二款")
+    # Items (项) are lines of their own in the corpus but are cited under their paragraph.
+    assert kb.statutes.label(Citation("labor_contract_law", 38, 4)).endswith("第三十八条第一款第三项")
+    assert kb.statutes.label(Citation("labor_contract_law", 38, 8)).endswith("第三十八条第二款")
 
 
 @pytest.fixture
