@@ -23,7 +23,6 @@ from knowledge.text import normalize
 
 # Field weights: keywords are curated to be distinctive, titles and paraphrases are plain questions.
 FIELD_WEIGHTS = {"title": 1.0, "paraphrases": 1.0, "keywords": 2.0}
-MIN_IDF = 0.3
 
 
 @dataclass(frozen=True)
@@ -137,8 +136,7 @@ class Index:
         get = scores.get
         for term in unique:
             posting = self._postings.get(term)
-            # A term in nearly every entry (idf near 0) moves no ranking but costs a full list walk.
-            if posting and self._idf[term] >= MIN_IDF:
+            if posting:
                 for doc, impact in zip(*posting, strict=True):
                     scores[doc] = get(doc, 0.0) + impact
         if not scores:
