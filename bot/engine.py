@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bot.errors import KnowledgeUnavailable
 from knowledge import loader
-from knowledge.classifier import CategoryModel
+from knowledge.classifier import Assessment, CategoryModel
 from knowledge.index import Index, Match, prepare_entries
 from knowledge.loader import OUT_OF_SCOPE, KnowledgeBase, KnowledgeError
 from knowledge.segment import Segmenter
@@ -35,14 +35,18 @@ HUMAN_REQUEST_MAX_CHARS = 14
 class Policy:
     """Decision thresholds, calibrated on the labelled dev questions (see `bench/calibrate.py`).
 
-    Probabilities are the topic model's posteriors; `oos_*` decide when a question goes to the lawyer
-    as not labour law, `answer_posterior` and `clarify_posterior` how sure the engine must be to speak.
+    `oos_*` are bounds on the topic model's out-of-scope ratio (mean log-likelihood ratio per feature
+    of the non-labour routes against labour law): at or above `oos_ratio` the question goes to the
+    lawyer as not labour law; `oos_when_retrieved` is the lower bound that suffices when the best
+    retrieved entry is itself a non-labour route; choices are offered only below `oos_clarify`.
+    `answer_posterior` and `clarify_posterior` bound the likeliest labour category's probability.
     """
 
-    answer_posterior: float = 0.6
+    answer_posterior: float = 0.5
     clarify_posterior: float = 0.2
-    oos_posterior: float = 0.1
-    oos_when_retrieved: float = 0.05
+    oos_ratio: float = -0.1
+    oos_when_retrieved: float = -0.2
+    oos_clarify: float = -0.2
     require_agreement: bool = False
     search_depth: int = 30
 
@@ -129,22 +133,20 @@ class Engine:
             return Decision(URGENT, category="urgent", score=1.0, reason="urgent", urgent_kind=kind)
         if self.asks_for_human(query.normalized):
             return Decision(ESCALATE, reason="asked_for_human")
-        posterior = self.model.posterior(query.terms, query.normalized)
-        return self.route(posterior, self.index.search(query, limit=self.policy.search_depth))
+        topic = self.model.assess(query.terms, query.normalized)
+        return self.route(topic, self.index.search(query, limit=self.policy.search_depth))
 
-    def route(self, posterior: dict[str, float], found: list[Match]) -> Decision:
-        """Decide from the topic posterior and the retrieved entries (separate so it can be calibrated)."""
+    def route(self, topic: Assessment, found: list[Match]) -> Decision:
+        """Decide from the topic model and the retrieved entries (separate so it can be calibrated)."""
         p = self.policy
         matches = tuple(found)
+        posterior, oos = topic.posterior, topic.out_of_scope
         if not posterior or not matches:
             return Decision(ESCALATE, reason="no_match", matches=matches)
-        p_oos = posterior.get(OUT_OF_SCOPE, 0.0)
         retrieved_oos = not matches[0].entry.answerable
-        if p_oos >= p.oos_posterior or (retrieved_oos and p_oos >= p.oos_when_retrieved):
-            return Decision(
-                ESCALATE, category=OUT_OF_SCOPE, score=p_oos, reason="out_of_scope", matches=matches
-            )
-        ranked = sorted((c for c in posterior if c != OUT_OF_SCOPE), key=posterior.__getitem__, reverse=True)
+        if oos >= p.oos_ratio or (retrieved_oos and oos >= p.oos_when_retrieved):
+            return Decision(ESCALATE, category=OUT_OF_SCOPE, reason="out_of_scope", matches=matches)
+        ranked = sorted(posterior, key=posterior.__getitem__, reverse=True)
         best: dict[str, Match] = {}
         for m in matches:
             if m.entry.answerable:
@@ -163,7 +165,9 @@ class Engine:
                 reason="confident",
                 matches=matches,
             )
-        if confidence >= p.clarify_posterior:
+        # Choices are offered only when the question is clearly about work: a non-labour question shown
+        # labour choices is as much a miss as a wrong answer.
+        if confidence >= p.clarify_posterior and oos < p.oos_clarify:
             options = self._options(ranked, best, matches)
             return Decision(
                 CLARIFY,

@@ -1,10 +1,14 @@
-"""Topic model: how likely a question belongs to each category, learnt from the curated entries only.
+"""Topic model: is a question about labour law at all, and if so, which category — learnt from the
+curated entries only.
 
-A multinomial naive Bayes over two kinds of features of every title, paraphrase and keyword: the
-segmenter's terms (synonyms applied) and character bigrams (robust to segmentation errors and typos).
-The out-of-scope routes are a category like the others, so a question about divorce or a loan is pulled
-towards them. Log-likelihoods are divided by the square root of the feature count before the softmax:
-naive Bayes multiplies correlated evidence, and without tempering every long question looks certain.
+Two naive Bayes models over the same features of every title, paraphrase and keyword: the segmenter's
+terms (synonyms applied) and character bigrams (robust to segmentation errors and typos).
+- `out_of_scope`: the mean per-feature log-likelihood ratio of the out-of-scope routes against all
+  labour entries pooled. Pooling matters: against seven separate labour categories, everyday words
+  shared by all of them look more like "not labour" than they are.
+- `posterior`: the probability of each labour category. Log-likelihoods are divided by the square
+  root of the feature count before the softmax: naive Bayes multiplies correlated evidence, and without
+  tempering every long question looks certain.
 """
 
 from __future__ import annotations
@@ -12,9 +16,10 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from knowledge.index import PreparedText
-from knowledge.loader import Entry
+from knowledge.loader import OUT_OF_SCOPE, Entry
 
 
 def bigrams(normalized: str) -> list[str]:
@@ -23,45 +28,63 @@ def bigrams(normalized: str) -> list[str]:
     return ["#" + compact[i : i + 2] for i in range(len(compact) - 1)]
 
 
+@dataclass(frozen=True)
+class Assessment:
+    """What the topic model makes of one question."""
+
+    posterior: dict[str, float]  # labour categories only, summing to 1 (empty: nothing known)
+    out_of_scope: float  # > 0 leans to a non-labour topic, < 0 to labour law
+    features: int
+
+
+class _Multinomial:
+    """Smoothed log-probabilities of features under one class."""
+
+    def __init__(self, counts: Counter[str], vocabulary_size: int, alpha: float):
+        denominator = sum(counts.values()) + alpha * vocabulary_size
+        self.unseen = math.log(alpha / denominator)
+        self.table = {f: math.log((n + alpha) / denominator) for f, n in counts.items()}
+
+    def log_prob(self, feature: str) -> float:
+        return self.table.get(feature, self.unseen)
+
+
 class CategoryModel:
-    """`posterior(terms, normalized)` -> {category: probability}; built once from the entries."""
+    """`assess(terms, normalized)` -> Assessment; built once from the entries."""
 
     def __init__(
         self, entries: Sequence[Entry], prepared: Sequence[Sequence[PreparedText]], *, alpha: float = 0.5
     ):
         """`prepared` holds each entry's texts as `knowledge.index.prepare_entries` made them."""
-        self.alpha = alpha
         counts: dict[str, Counter[str]] = defaultdict(Counter)
         for entry, texts in zip(entries, prepared, strict=True):
             for text in texts:
                 counts[entry.category].update(text.terms)
                 counts[entry.category].update(bigrams(text.normalized))
-        self.categories = sorted(counts)
-        vocabulary = set().union(*counts.values()) if counts else set()
-        size = len(vocabulary)
-        self._log_unseen = {}
-        self._log_prob: dict[str, dict[str, float]] = {}
-        for category, counter in counts.items():
-            denominator = sum(counter.values()) + alpha * size
-            self._log_unseen[category] = math.log(alpha / denominator)
-            self._log_prob[category] = {f: math.log((n + alpha) / denominator) for f, n in counter.items()}
-        self._vocabulary = vocabulary
+        self._vocabulary = set().union(*counts.values()) if counts else set()
+        size = len(self._vocabulary)
+        labour = {c: n for c, n in counts.items() if c != OUT_OF_SCOPE}
+        self.categories = sorted(labour)
+        self._classes = {c: _Multinomial(n, size, alpha) for c, n in labour.items()}
+        pooled: Counter[str] = Counter()
+        for n in labour.values():
+            pooled.update(n)
+        self._labour = _Multinomial(pooled, size, alpha)
+        self._outside = _Multinomial(counts.get(OUT_OF_SCOPE, Counter()), size, alpha)
 
     def features(self, terms: Sequence[str], normalized: str) -> list[str]:
         """The known features of a prepared question (unknown ones carry no evidence either way)."""
         return [f for f in (*terms, *bigrams(normalized)) if f in self._vocabulary]
 
-    def posterior(self, terms: Sequence[str], normalized: str) -> dict[str, float]:
-        """Probability of each category; empty when the question shares nothing with the entries."""
+    def assess(self, terms: Sequence[str], normalized: str) -> Assessment:
+        """Score a prepared question (see the module docstring)."""
         feats = self.features(terms, normalized)
         if not feats:
-            return {}
+            return Assessment({}, 0.0, 0)
+        ratio = sum(self._outside.log_prob(f) - self._labour.log_prob(f) for f in feats) / len(feats)
         scale = 1 / math.sqrt(len(feats))
-        logs = {}
-        for category in self.categories:
-            table, unseen = self._log_prob[category], self._log_unseen[category]
-            logs[category] = scale * sum(table.get(f, unseen) for f in feats)
+        logs = {c: scale * sum(m.log_prob(f) for f in feats) for c, m in self._classes.items()}
         top = max(logs.values())
         weights = {c: math.exp(v - top) for c, v in logs.items()}
         total = sum(weights.values())
-        return {c: w / total for c, w in weights.items()}
+        return Assessment({c: w / total for c, w in weights.items()}, ratio, len(feats))
