@@ -42,11 +42,11 @@ class Policy:
     `answer_posterior` and `clarify_posterior` bound the likeliest labour category's probability.
     """
 
-    answer_posterior: float = 0.5
+    answer_posterior: float = 0.6
     clarify_posterior: float = 0.2
-    oos_ratio: float = -0.1
+    oos_ratio: float = -0.05
     oos_when_retrieved: float = -0.2
-    oos_clarify: float = -0.2
+    oos_clarify: float = -0.4
     require_agreement: bool = False
     search_depth: int = 30
 

@@ -10,7 +10,9 @@ from knowledge.segment import Segmenter
 from knowledge.statutes import Citation
 
 
-def make_entry(eid: str, category: str, title: str, *paraphrases: str, keywords: tuple[str, ...] = ()) -> Entry:
+def make_entry(
+    eid: str, category: str, title: str, *paraphrases: str, keywords: tuple[str, ...] = ()
+) -> Entry:
     return Entry(eid, category, title, tuple(paraphrases), keywords, "答", "详", (Citation("labor_law", 44),))
 
 
@@ -22,12 +24,30 @@ def segmenter(tmp_path_factory):
 @pytest.fixture(scope="module")
 def small(segmenter):
     entries = [
-        make_entry("wage-arrears", "wage_arrears", "老板拖欠工资怎么办", "工钱一直不发", "欠薪去哪投诉",
-                   keywords=("拖欠工资", "欠薪")),
-        make_entry("injury-commute", "work_injury", "上下班路上出车祸算工伤吗", "下班路上被车撞了",
-                   "通勤交通事故工伤", keywords=("上下班途中", "交通事故")),
-        make_entry("leave-overtime", "overtime_leave", "加班费怎么算", "周末加班给多少钱", "加班工资几倍",
-                   keywords=("加班费",)),
+        make_entry(
+            "wage-arrears",
+            "wage_arrears",
+            "老板拖欠工资怎么办",
+            "工钱一直不发",
+            "欠薪去哪投诉",
+            keywords=("拖欠工资", "欠薪"),
+        ),
+        make_entry(
+            "injury-commute",
+            "work_injury",
+            "上下班路上出车祸算工伤吗",
+            "下班路上被车撞了",
+            "通勤交通事故工伤",
+            keywords=("上下班途中", "交通事故"),
+        ),
+        make_entry(
+            "leave-overtime",
+            "overtime_leave",
+            "加班费怎么算",
+            "周末加班给多少钱",
+            "加班工资几倍",
+            keywords=("加班费",),
+        ),
     ]
     return Index(entries, segmenter)
 
@@ -60,8 +80,10 @@ def test_keywords_weigh_more_than_a_single_paraphrase(segmenter):
 
 def test_posting_lists_are_pruned_to_the_highest_impact_entries(segmenter):
     """A term shared by many entries keeps only `max_postings` of them: the cost of a question is bounded."""
-    entries = [make_entry(f"gen-{i}", "wage_arrears", f"工资问题{i}", *(["工资"] * 1 + [f"第{i}号"] * 4))
-               for i in range(50)]
+    entries = [
+        make_entry(f"gen-{i}", "wage_arrears", f"工资问题{i}", *(["工资"] * 1 + [f"第{i}号"] * 4))
+        for i in range(50)
+    ]
     index = Index(entries, segmenter, max_postings=10)
     assert all(len(docs) <= 10 for docs, _ in index._postings.values())
     assert len(index.search("工资", limit=50)) == 10
