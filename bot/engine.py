@@ -14,6 +14,7 @@ Order of checks, and why:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,11 +40,15 @@ class Policy:
     of the non-labour routes against labour law): at or above `oos_ratio` the question goes to the
     lawyer as not labour law; `oos_when_retrieved` is the lower bound that suffices when the best
     retrieved entry is itself a non-labour route; choices are offered only below `oos_clarify`.
-    `answer_posterior` and `clarify_posterior` bound the likeliest labour category's probability.
+    `answer_posterior` and `clarify_posterior` bound the likeliest labour category's probability,
+    after the topic posterior is blended with retrieval: each category's log-probability gains
+    `retrieval_weight` times the score of its best retrieved entry, so a question that closely matches
+    one FAQ entry's wording pulls towards that entry's category.
     """
 
-    answer_posterior: float = 0.6
+    answer_posterior: float = 0.65
     clarify_posterior: float = 0.2
+    retrieval_weight: float = 4.0
     oos_ratio: float = -0.05
     oos_when_retrieved: float = -0.2
     oos_clarify: float = -0.4
@@ -146,13 +151,14 @@ class Engine:
         retrieved_oos = not matches[0].entry.answerable
         if oos >= p.oos_ratio or (retrieved_oos and oos >= p.oos_when_retrieved):
             return Decision(ESCALATE, category=OUT_OF_SCOPE, reason="out_of_scope", matches=matches)
-        ranked = sorted(posterior, key=posterior.__getitem__, reverse=True)
         best: dict[str, Match] = {}
         for m in matches:
             if m.entry.answerable:
                 best.setdefault(m.entry.category, m)
         if not best:
             return Decision(ESCALATE, reason="no_match", matches=matches)
+        posterior = self._blend(posterior, best)
+        ranked = sorted(posterior, key=posterior.__getitem__, reverse=True)
         top, confidence = ranked[0], posterior[ranked[0]]
         first_labour = next(m for m in matches if m.entry.answerable)
         agree = first_labour.entry.category == top or not p.require_agreement
@@ -178,6 +184,18 @@ class Engine:
                 matches=matches,
             )
         return Decision(ESCALATE, score=confidence, reason="low_confidence", matches=matches)
+
+    def _blend(self, posterior: dict[str, float], best: dict[str, Match]) -> dict[str, float]:
+        """The topic posterior reweighted by each category's best retrieval score (see `Policy`)."""
+        weight = self.policy.retrieval_weight
+        logs = {
+            c: math.log(p + 1e-12) + weight * (best[c].score if c in best else 0.0)
+            for c, p in posterior.items()
+        }
+        top = max(logs.values())
+        weights = {c: math.exp(v - top) for c, v in logs.items()}
+        total = sum(weights.values())
+        return {c: w / total for c, w in weights.items()}
 
     @staticmethod
     def _options(ranked: list[str], best: dict[str, Match], matches: tuple[Match, ...]) -> tuple[Option, ...]:
