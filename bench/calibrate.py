@@ -43,9 +43,10 @@ def engine_decisions(engine: Engine, gold: list[dict], policy: Policy, cache: di
             elif engine.asks_for_human(query.normalized):
                 pre = Decision(ESCALATE, reason="asked_for_human")
             topic = engine.model.assess(query.terms, query.normalized)
-            cache[g["id"]] = (pre, topic, engine.index.search(query, limit=DEPTH))
-        pre, topic, matches = cache[g["id"]]
-        out.append((pre or engine.route(topic, matches)).as_record(g["id"]))
+            found = engine.index.search(query, limit=DEPTH)
+            cache[g["id"]] = (pre, topic, found, len(set(query.terms)))
+        pre, topic, matches, terms = cache[g["id"]]
+        out.append((pre or engine.route(topic, matches, terms=terms)).as_record(g["id"]))
     return out
 
 

@@ -30,6 +30,7 @@ MAX_OPTIONS = 3
 # A request for a person is taken literally only in a short message; in a long one, 律师 is usually
 # part of the question ("找律师要多少钱"), which the FAQ can answer.
 HUMAN_REQUEST_MAX_CHARS = 14
+MIN_TERMS_TO_ANSWER = 2
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class Policy:
 
     answer_posterior: float = 0.65
     clarify_posterior: float = 0.2
+    option_posterior: float = 0.1
     retrieval_weight: float = 4.0
     oos_ratio: float = -0.05
     oos_when_retrieved: float = -0.2
@@ -139,9 +141,10 @@ class Engine:
         if self.asks_for_human(query.normalized):
             return Decision(ESCALATE, reason="asked_for_human")
         topic = self.model.assess(query.terms, query.normalized)
-        return self.route(topic, self.index.search(query, limit=self.policy.search_depth))
+        found = self.index.search(query, limit=self.policy.search_depth)
+        return self.route(topic, found, terms=len(set(query.terms)))
 
-    def route(self, topic: Assessment, found: list[Match]) -> Decision:
+    def route(self, topic: Assessment, found: list[Match], *, terms: int = 2) -> Decision:
         """Decide from the topic model and the retrieved entries (separate so it can be calibrated)."""
         p = self.policy
         matches = tuple(found)
@@ -162,7 +165,8 @@ class Engine:
         top, confidence = ranked[0], posterior[ranked[0]]
         first_labour = next(m for m in matches if m.entry.answerable)
         agree = first_labour.entry.category == top or not p.require_agreement
-        if confidence >= p.answer_posterior and agree and top in best:
+        # A one-word message ("加班费") names a topic, not a question: offer its entries instead.
+        if confidence >= p.answer_posterior and agree and top in best and terms >= MIN_TERMS_TO_ANSWER:
             return Decision(
                 ANSWER,
                 category=top,
@@ -174,7 +178,7 @@ class Engine:
         # Choices are offered only when the question is clearly about work: a non-labour question shown
         # labour choices is as much a miss as a wrong answer.
         if confidence >= p.clarify_posterior and oos < p.oos_clarify:
-            options = self._options(ranked, best, matches)
+            options = self._options(posterior, ranked, best, matches)
             return Decision(
                 CLARIFY,
                 category=options[0].category,
@@ -197,14 +201,22 @@ class Engine:
         total = sum(weights.values())
         return {c: w / total for c, w in weights.items()}
 
-    @staticmethod
-    def _options(ranked: list[str], best: dict[str, Match], matches: tuple[Match, ...]) -> tuple[Option, ...]:
-        """Up to three choices: the best entry of each likeliest category, so that a wrong guess still
-        leaves a right option; then further entries of the likeliest ones."""
-        picked = [best[c] for c in ranked if c in best][:MAX_OPTIONS]
+    def _options(
+        self,
+        posterior: dict[str, float],
+        ranked: list[str],
+        best: dict[str, Match],
+        matches: tuple[Match, ...],
+    ) -> tuple[Option, ...]:
+        """Up to three choices: the best entry of each category that is still plausible, so that a wrong
+        guess leaves a right option; then further entries of the likeliest category. A category with
+        little probability is never offered: an unrelated choice only confuses the worker."""
+        floor = self.policy.option_posterior
+        picked = [best[c] for c in ranked if c in best and (c == ranked[0] or posterior[c] >= floor)]
+        picked = picked[:MAX_OPTIONS]
         for m in matches:
             if len(picked) >= MAX_OPTIONS:
                 break
-            if m.entry.answerable and m not in picked:
+            if m.entry.category == ranked[0] and m not in picked:
                 picked.append(m)
         return tuple(Option(m.entry.id, m.entry.category, m.entry.title) for m in picked)
