@@ -86,20 +86,24 @@ def latency(engine: Engine, qs: list[str]) -> dict[str, float]:
 
 
 def generated(kb: KnowledgeBase, size: int, rng: random.Random) -> KnowledgeBase:
-    """A knowledge base of `size` entries recombined from the real entries' paraphrases."""
-    words = sorted({w for e in kb.entries for p in e.paraphrases for w in normalize(p).split() if w})
+    """A knowledge base of `size` entries whose paraphrases recombine words of real paraphrases of the
+    same category: realistic vocabulary and posting-list lengths, without junk words."""
+    from knowledge.segment import Segmenter
+
+    segmenter = Segmenter()
+    words: dict[str, list[str]] = {}
+    for e in kb.entries:
+        for p in e.paraphrases:
+            words.setdefault(e.category, []).extend(segmenter.words(normalize(p)))
     base = kb.entries
     entries = []
     for i in range(size):
         src = base[i % len(base)]
-        paraphrases = []
-        for p in src.paraphrases:
-            chars = list(p)
-            rng.shuffle(chars) if rng.random() < 0.5 else None
-            paraphrases.append("".join(chars[: max(6, len(chars) - rng.randrange(4))]) + rng.choice(words))
-        entries.append(
-            replace(src, id=f"gen-{i}", paraphrases=tuple(paraphrases), title=rng.choice(src.paraphrases))
+        pool = words[src.category]
+        paraphrases = tuple(
+            "".join(rng.choice(pool) for _ in range(rng.randint(5, 14))) for _ in range(len(src.paraphrases))
         )
+        entries.append(replace(src, id=f"gen-{i}", title=rng.choice(paraphrases), paraphrases=paraphrases))
     return KnowledgeBase(
         kb.categories, entries, kb.statutes, kb.urgent_signals, dict(kb.replies), kb.human_request
     )

@@ -8,8 +8,11 @@ compared with the question by rapidfuzz over their segmented titles and paraphra
 
 from __future__ import annotations
 
+import hashlib
 import heapq
+import json
 import math
+import os
 from array import array
 from collections import Counter
 from collections.abc import Sequence
@@ -18,7 +21,7 @@ from dataclasses import dataclass
 from rapidfuzz import fuzz, process
 
 from knowledge.loader import Entry
-from knowledge.segment import Segmenter
+from knowledge.segment import Segmenter, prune_cache
 from knowledge.text import normalize
 
 # Field weights: keywords are curated to be distinctive, titles and paraphrases are plain questions.
@@ -55,16 +58,45 @@ class PreparedText:
 
 
 def prepare_entries(entries: Sequence[Entry], segmenter: Segmenter) -> list[list[PreparedText]]:
-    """Normalise and segment every title, paraphrase and keyword (the slow part of loading), once."""
+    """Normalise and segment every title, paraphrase and keyword (the slow part of loading), once.
+
+    The result is kept as JSON in the segmenter's cache directory, keyed by the texts and by the
+    segmenter's fingerprint, so a restart with an unchanged knowledge base skips segmentation.
+    """
+    texts = [[(field, t) for field in FIELD_WEIGHTS for t in _field_texts(e, field)] for e in entries]
+    key = hashlib.sha256(json.dumps([segmenter.fingerprint, texts], ensure_ascii=False).encode()).hexdigest()[
+        :20
+    ]
+    path = segmenter.cache_dir / f"prepared-{key}.json"
+    try:
+        with open(path, encoding="utf-8") as f:
+            return [[PreparedText(fl, n, tuple(ts)) for fl, n, ts in doc] for doc in json.load(f)]
+    except (OSError, ValueError, TypeError):
+        pass
     prepared = []
-    for entry in entries:
-        texts = []
-        for field in FIELD_WEIGHTS:
-            for text in [entry.title] if field == "title" else getattr(entry, field):
-                normalized = normalize(text)
-                texts.append(PreparedText(field, normalized, tuple(segmenter.terms(normalized))))
-        prepared.append(texts)
+    for doc in texts:
+        rows = []
+        for field, text in doc:
+            normalized = normalize(text)
+            rows.append(PreparedText(field, normalized, tuple(segmenter.terms(normalized))))
+        prepared.append(rows)
+    try:
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(
+            json.dumps(
+                [[[p.field, p.normalized, p.terms] for p in doc] for doc in prepared], ensure_ascii=False
+            ),
+            encoding="utf-8",
+        )
+        os.replace(tmp, path)
+        prune_cache(segmenter.cache_dir, "prepared-*.json")
+    except OSError:
+        pass  # a read-only cache only costs the next start-up its speed
     return prepared
+
+
+def _field_texts(entry: Entry, field: str) -> Sequence[str]:
+    return [entry.title] if field == "title" else getattr(entry, field)
 
 
 class Index:

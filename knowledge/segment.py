@@ -40,6 +40,17 @@ def default_cache_dir() -> Path:
         return Path(tempfile.gettempdir()) / "workerlaw-cache"
 
 
+def prune_cache(directory: Path, pattern: str, *, keep: int = 8) -> None:
+    """Delete all but the `keep` newest files matching `pattern`: every knowledge-base edit writes new
+    cache files, and a server edited for years must not fill its disk with them."""
+    try:
+        files = sorted(directory.glob(pattern), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in files[keep:]:
+            old.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
 def _read_lines(path: Path) -> list[str]:
     with open(path, encoding="utf-8") as f:
         return [ln.strip() for ln in f if ln.strip() and not ln.startswith("#")]
@@ -81,8 +92,17 @@ class Segmenter:
         words |= set(self.resources.replace) | set(self.resources.replace.values())
         words |= set(self.resources.expand) | set(self.resources.expand.values())
         words = sorted(w for w in words if w and " " not in w)
-        self._tokenizer = jieba.Tokenizer(str(self._dictionary(words, cache_dir or default_cache_dir())))
-        self._tokenizer.tmp_dir = str(cache_dir or default_cache_dir())
+        self.cache_dir = cache_dir or default_cache_dir()
+        dictionary = self._dictionary(words, self.cache_dir)
+        self._tokenizer = jieba.Tokenizer(str(dictionary))
+        self._tokenizer.tmp_dir = str(self.cache_dir)
+        r = self.resources
+        # Identifies everything that decides how a text is segmented: the dictionary and the word lists.
+        self.fingerprint = hashlib.sha256(
+            repr(
+                (dictionary.name, sorted(r.stop_words), sorted(r.replace.items()), sorted(r.expand.items()))
+            ).encode()
+        ).hexdigest()[:16]
         self._tokenizer.initialize()
 
     @staticmethod
@@ -107,6 +127,8 @@ class Segmenter:
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
         os.replace(tmp, path)
+        prune_cache(cache_dir, "dict-*.txt")
+        prune_cache(cache_dir, "jieba.u*.cache")
         return path
 
     def words(self, normalized: str) -> list[str]:

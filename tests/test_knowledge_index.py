@@ -98,3 +98,30 @@ def test_prepared_texts_are_reused_not_recomputed(segmenter):
 def test_a_typo_still_reaches_the_entry_on_the_real_knowledge_base(engine):
     top = engine.index.search("在厂里上班受了公伤老板不给陪偿", limit=5)
     assert any(m.entry.category == "work_injury" for m in top[:3])
+
+
+def test_prepared_texts_are_cached_and_a_broken_cache_is_ignored(tmp_path):
+    segmenter = Segmenter(cache_dir=tmp_path)
+    entries = [make_entry("y-one", "wage_arrears", "欠薪", "工资没发", "拖欠工资", "工钱", "血汗钱")]
+    first = prepare_entries(entries, segmenter)
+    (cached,) = tmp_path.glob("prepared-*.json")
+
+    class Refuses(Segmenter):
+        def terms(self, normalized):
+            raise AssertionError("segmented again although the cache was valid")
+
+    again = Refuses.__new__(Refuses)
+    again.__dict__.update(segmenter.__dict__)
+    assert prepare_entries(entries, again) == first
+
+    cached.write_text("{not json", encoding="utf-8")
+    assert prepare_entries(entries, segmenter) == first
+
+
+def test_cache_files_are_pruned(tmp_path):
+    from knowledge.segment import prune_cache
+
+    for i in range(12):
+        (tmp_path / f"prepared-{i}.json").write_text("[]", encoding="utf-8")
+    prune_cache(tmp_path, "prepared-*.json", keep=8)
+    assert len(list(tmp_path.glob("prepared-*.json"))) == 8
