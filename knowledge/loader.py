@@ -40,6 +40,16 @@ _REQUIRED = {"id", "category", "title", "paraphrases", "answer", "detail", "cita
 _CITATION_KEYS = {"law", "article", "paragraph"}
 
 
+# YAML folds a long line into the next with a space; in Chinese text that space is a typo on a phone.
+_CJK = r"\u3000-\u303f\u4e00-\u9fff\uff00-\uffef"
+_FOLD_SPACE = re.compile(rf"(?<=[{_CJK}]) +| +(?=[{_CJK}])")
+
+
+def tidy(text: str) -> str:
+    """Strip a text and drop the spaces that YAML folding leaves next to Chinese characters."""
+    return _FOLD_SPACE.sub("", text.strip())
+
+
 class KnowledgeError(ValueError):
     """The knowledge base is invalid; `path` and `entry` say where."""
 
@@ -175,7 +185,7 @@ def parse_entry(path: Path, raw: Any, *, statutes: Statutes, categories: set[str
     for key in ("title", "answer", "detail"):
         if not isinstance(raw[key], str) or not raw[key].strip():
             raise KnowledgeError(path, eid, f"{key} 不能为空")
-    answer = raw["answer"].strip()
+    answer = tidy(raw["answer"])
     citations = _citations(path, eid, raw["citations"], statutes)
     if category != OUT_OF_SCOPE:
         if han_count(answer) > MAX_ANSWER_HAN:
@@ -188,11 +198,11 @@ def parse_entry(path: Path, raw: Any, *, statutes: Statutes, categories: set[str
     return Entry(
         id=eid,
         category=category,
-        title=raw["title"].strip(),
+        title=tidy(raw["title"]),
         paraphrases=_text_list(path, eid, raw, "paraphrases", minimum=MIN_PARAPHRASES),
         keywords=_text_list(path, eid, raw, "keywords"),
         answer=answer,
-        detail=raw["detail"].strip(),
+        detail=tidy(raw["detail"]),
         citations=citations,
         regional=regional,
         source=path.name,

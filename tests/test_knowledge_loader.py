@@ -176,3 +176,14 @@ def test_numbers_in_keyword_lists_are_read_as_text(data_copy):
     _edit(data_copy / "faq" / "work_injury.yaml", lambda d: _first(d).update(keywords=[12333, "工伤"]))
     kb = load(data_copy)
     assert "12333" in kb.entries[[e.source for e in kb.entries].index("work_injury.yaml")].keywords
+
+
+def test_folded_yaml_leaves_no_stray_spaces_in_chinese_text(kb):
+    """Regression: YAML's folded blocks joined lines with a space, which showed as 「。 申请…」."""
+    from knowledge.loader import tidy
+
+    assert (
+        tidy("仲裁委管。 申请要交书面申请书， 拨打 12333 咨询")
+        == "仲裁委管。申请要交书面申请书，拨打12333咨询"
+    )
+    assert not [e.id for e in kb.entries if "。 " in e.answer or "。 " in e.detail]
