@@ -47,11 +47,11 @@ class Policy:
     one FAQ entry's wording pulls towards that entry's category.
     """
 
-    answer_posterior: float = 0.65
+    answer_posterior: float = 0.6
     clarify_posterior: float = 0.2
-    option_posterior: float = 0.1
+    option_posterior: float = 0.05
     retrieval_weight: float = 4.0
-    oos_ratio: float = -0.05
+    oos_ratio: float = -0.15
     oos_when_retrieved: float = -0.2
     oos_clarify: float = -0.4
     require_agreement: bool = False
