@@ -69,8 +69,15 @@ class CategoryModel:
         pooled: Counter[str] = Counter()
         for n in labour.values():
             pooled.update(n)
-        self._labour = _Multinomial(pooled, size, alpha)
-        self._outside = _Multinomial(counts.get(OUT_OF_SCOPE, Counter()), size, alpha)
+        labour_model = _Multinomial(pooled, size, alpha)
+        outside_model = _Multinomial(counts.get(OUT_OF_SCOPE, Counter()), size, alpha)
+        # One row per feature: its out-of-scope log-likelihood ratio, then its log-probability under each
+        # category. A question's scores are then column sums over its features' rows (no per-class loop).
+        classes = [self._classes[c] for c in self.categories]
+        self._rows = {
+            f: (outside_model.log_prob(f) - labour_model.log_prob(f), *(m.log_prob(f) for m in classes))
+            for f in self._vocabulary
+        }
 
     def features(self, terms: Sequence[str], normalized: str) -> list[str]:
         """The known features of a prepared question (unknown ones carry no evidence either way)."""
@@ -78,13 +85,14 @@ class CategoryModel:
 
     def assess(self, terms: Sequence[str], normalized: str) -> Assessment:
         """Score a prepared question (see the module docstring)."""
-        feats = self.features(terms, normalized)
-        if not feats:
+        rows = [self._rows[f] for f in (*terms, *bigrams(normalized)) if f in self._rows]
+        if not rows:
             return Assessment({}, 0.0, 0)
-        ratio = sum(self._outside.log_prob(f) - self._labour.log_prob(f) for f in feats) / len(feats)
-        scale = 1 / math.sqrt(len(feats))
-        logs = {c: scale * sum(m.log_prob(f) for f in feats) for c, m in self._classes.items()}
+        ratio, *sums = map(sum, zip(*rows, strict=True))
+        ratio /= len(rows)
+        scale = 1 / math.sqrt(len(rows))
+        logs = {c: scale * total for c, total in zip(self.categories, sums, strict=True)}
         top = max(logs.values())
         weights = {c: math.exp(v - top) for c, v in logs.items()}
         total = sum(weights.values())
-        return Assessment({c: w / total for c, w in weights.items()}, ratio, len(feats))
+        return Assessment({c: w / total for c, w in weights.items()}, ratio, len(rows))

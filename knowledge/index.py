@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rapidfuzz import fuzz, process
+from rapidfuzz import fuzz
 
 from knowledge.loader import Entry
 from knowledge.segment import Segmenter, prune_cache
@@ -26,6 +26,7 @@ from knowledge.text import normalize
 
 # Field weights: keywords are curated to be distinctive, titles and paraphrases are plain questions.
 FIELD_WEIGHTS = {"title": 1.0, "paraphrases": 1.0, "keywords": 2.0}
+FUZZY_CANDIDATES = 3
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ class Index:
         k1: float = 1.2,
         b: float = 0.75,
         max_postings: int = 1000,
-        rerank_depth: int = 12,
+        rerank_depth: int = 8,
         fuzzy_weight: float = 0.35,
     ) -> None:
         self.entries = list(entries)
@@ -123,7 +124,7 @@ class Index:
 
     def _build(self, prepared: list[list[PreparedText]], max_postings: int) -> None:
         doc_tfs: list[Counter[str]] = []
-        self._choices: list[list[str]] = []
+        self._choices: list[list[tuple[frozenset[str], str]]] = []
         df: Counter[str] = Counter()
         for texts in prepared:
             tf: Counter[str] = Counter()
@@ -132,7 +133,9 @@ class Index:
                 for term in text.terms:
                     tf[term] += weight
             doc_tfs.append(tf)
-            self._choices.append([" ".join(t.terms) for t in texts if t.field != "keywords"])
+            self._choices.append(
+                [(frozenset(t.terms), " ".join(t.terms)) for t in texts if t.field != "keywords" and t.terms]
+            )
             df.update(tf.keys())
         n = max(len(doc_tfs), 1)
         self._idf = {t: math.log(1 + (n - d + 0.5) / (d + 0.5)) for t, d in df.items()}
@@ -150,6 +153,17 @@ class Index:
         for term, plist in lists.items():
             kept = heapq.nlargest(max_postings, plist) if len(plist) > max_postings else plist
             self._postings[term] = (array("i", [d for _, d in kept]), array("d", [s for s, _ in kept]))
+
+    @staticmethod
+    def _fuzzy(joined: str, wanted: frozenset[str], choices: list[tuple[frozenset[str], str]]) -> float:
+        """rapidfuzz similarity of the question to the entry's closest texts. Only the few texts sharing
+        the most words with the question are compared: the fuzzy scorer is the costly part of a search."""
+        if not choices:
+            return 0.0
+        closest = heapq.nlargest(
+            FUZZY_CANDIDATES, choices, key=lambda c: len(wanted & c[0]) / (1 + len(c[0]))
+        )
+        return max(fuzz.token_set_ratio(joined, text) for _, text in closest) / 100
 
     def prepare(self, question: str) -> Query:
         """Normalise and segment a question once; reuse the result for several searches."""
@@ -178,13 +192,13 @@ class Index:
         top = heapq.nlargest(max(self.rerank_depth, limit), scores.items(), key=lambda kv: kv[1])
         best_bm25 = top[0][1]
         joined = " ".join(query.terms)
+        wanted = frozenset(query.terms)
         results = []
         for rank, (doc, bm25) in enumerate(top):
             coverage = min(bm25 / ceiling, 1.0)
             lexical = 0.5 * coverage + 0.5 * bm25 / best_bm25
             if rank < self.rerank_depth:
-                hit = process.extractOne(joined, self._choices[doc], scorer=fuzz.token_set_ratio)
-                fuzzy = hit[1] / 100 if hit else 0.0
+                fuzzy = self._fuzzy(joined, wanted, self._choices[doc])
                 score = (1 - self.fuzzy_weight) * lexical + self.fuzzy_weight * fuzzy
             else:
                 # Below the rerank depth the BM25 order stands; these only fill a longer result list.
