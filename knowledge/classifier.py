@@ -37,18 +37,6 @@ class Assessment:
     features: int
 
 
-class _Multinomial:
-    """Smoothed log-probabilities of features under one class."""
-
-    def __init__(self, counts: Counter[str], vocabulary_size: int, alpha: float):
-        denominator = sum(counts.values()) + alpha * vocabulary_size
-        self.unseen = math.log(alpha / denominator)
-        self.table = {f: math.log((n + alpha) / denominator) for f, n in counts.items()}
-
-    def log_prob(self, feature: str) -> float:
-        return self.table.get(feature, self.unseen)
-
-
 class CategoryModel:
     """`assess(terms, normalized)` -> Assessment; built once from the entries."""
 
@@ -61,23 +49,32 @@ class CategoryModel:
             for text in texts:
                 counts[entry.category].update(text.terms)
                 counts[entry.category].update(bigrams(text.normalized))
-        self._vocabulary = set().union(*counts.values()) if counts else set()
-        size = len(self._vocabulary)
+        vocabulary = set().union(*counts.values()) if counts else set()
         labour = {c: n for c, n in counts.items() if c != OUT_OF_SCOPE}
         self.categories = sorted(labour)
-        self._classes = {c: _Multinomial(n, size, alpha) for c, n in labour.items()}
         pooled: Counter[str] = Counter()
         for n in labour.values():
             pooled.update(n)
-        labour_model = _Multinomial(pooled, size, alpha)
-        outside_model = _Multinomial(counts.get(OUT_OF_SCOPE, Counter()), size, alpha)
-        # One row per feature: its out-of-scope log-likelihood ratio, then its log-probability under each
-        # category. A question's scores are then column sums over its features' rows (no per-class loop).
-        classes = [self._classes[c] for c in self.categories]
-        self._rows = {
-            f: (outside_model.log_prob(f) - labour_model.log_prob(f), *(m.log_prob(f) for m in classes))
-            for f in self._vocabulary
-        }
+        outside = counts.get(OUT_OF_SCOPE, Counter())
+        # Columns: non-labour, all labour pooled, then each category; log P(f|c) with additive smoothing
+        # is log(n_c(f) + alpha) - log(N_c + alpha * |V|). Each feature's row (its out-of-scope ratio,
+        # then its log-probability per category) is built on first use, so a question's scores are
+        # column sums over its rows, with no loop per category.
+        size = len(vocabulary)
+        self._columns = []
+        for column in (outside, pooled, *(labour[c] for c in self.categories)):
+            z = math.log(sum(column.values()) + alpha * size)
+            table = {f: math.log(n + alpha) - z for f, n in column.items()}
+            self._columns.append((table, math.log(alpha) - z))
+        self._vocabulary = vocabulary
+        self._rows: dict[str, tuple[float, ...]] = {}  # filled on first use of each feature
+
+    def _row(self, feature: str) -> tuple[float, ...]:
+        row = self._rows.get(feature)
+        if row is None:
+            out_lp, pooled_lp, *class_lps = (table.get(feature, unseen) for table, unseen in self._columns)
+            row = self._rows[feature] = (out_lp - pooled_lp, *class_lps)
+        return row
 
     def features(self, terms: Sequence[str], normalized: str) -> list[str]:
         """The known features of a prepared question (unknown ones carry no evidence either way)."""
@@ -85,7 +82,7 @@ class CategoryModel:
 
     def assess(self, terms: Sequence[str], normalized: str) -> Assessment:
         """Score a prepared question (see the module docstring)."""
-        rows = [self._rows[f] for f in (*terms, *bigrams(normalized)) if f in self._rows]
+        rows = [self._row(f) for f in self.features(terms, normalized)]
         if not rows:
             return Assessment({}, 0.0, 0)
         ratio, *sums = map(sum, zip(*rows, strict=True))
