@@ -124,7 +124,7 @@ class Index:
 
     def _build(self, prepared: list[list[PreparedText]], max_postings: int) -> None:
         doc_tfs: list[Counter[str]] = []
-        self._choices: list[list[tuple[frozenset[str], str]]] = []
+        self._choices: list[list[str]] = []
         df: Counter[str] = Counter()
         for texts in prepared:
             tf: Counter[str] = Counter()
@@ -133,9 +133,7 @@ class Index:
                 for term in text.terms:
                     tf[term] += weight
             doc_tfs.append(tf)
-            self._choices.append(
-                [(frozenset(t.terms), " ".join(t.terms)) for t in texts if t.field != "keywords" and t.terms]
-            )
+            self._choices.append([" ".join(t.terms) for t in texts if t.field != "keywords" and t.terms])
             df.update(tf.keys())
         n = max(len(doc_tfs), 1)
         self._idf = {t: math.log(1 + (n - d + 0.5) / (d + 0.5)) for t, d in df.items()}
@@ -155,14 +153,14 @@ class Index:
             self._postings[term] = (array("i", [d for _, d in kept]), array("d", [s for s, _ in kept]))
 
     @staticmethod
-    def _fuzzy(joined: str, wanted: frozenset[str], choices: list[tuple[frozenset[str], str]]) -> float:
+    def _fuzzy(joined: str, wanted: frozenset[str], choices: list[str]) -> float:
         """rapidfuzz similarity of the question to the entry's closest texts. Only the few texts sharing
-        the most words with the question are compared: the fuzzy scorer is the costly part of a search."""
+        the most words with the question are compared: the fuzzy scorer is the costly part of a search.
+        (Word sets are made here rather than stored: at 100,000 entries they would cost gigabytes.)"""
         if not choices:
             return 0.0
-        closest = heapq.nlargest(
-            FUZZY_CANDIDATES, choices, key=lambda c: len(wanted & c[0]) / (1 + len(c[0]))
-        )
+        overlap = [(len(wanted.intersection(text.split())) / (1 + text.count(" ")), text) for text in choices]
+        closest = heapq.nlargest(FUZZY_CANDIDATES, overlap)
         return max(fuzz.token_set_ratio(joined, text) for _, text in closest) / 100
 
     def prepare(self, question: str) -> Query:
