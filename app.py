@@ -1,50 +1,102 @@
 """The Flask application factory: defaults, then environment variables, then `test_config`.
 
 Nothing is built at import time. `create_app()` loads the answering engine once (validating the whole
-knowledge base, so a broken FAQ file stops start-up with the file and entry named) and registers the
-blueprints. Configuration keys are listed in the README.
+knowledge base, so a broken FAQ file stops start-up with the file and entry named), opens the database
+and brings its schema up to date, and registers the blueprints. Every key is in the README's table.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
 
 import handlers
+from bot.conversation import Responder
 from bot.engine import Engine
+from bot.inbox import Inbox
+from bot.wechat_push import MAX_BODY_BYTES, Keys
+from models import make_engine, make_sessionmaker
+from models.schema import upgrade
 
 DEFAULTS: dict[str, Any] = {
     "SECRET_KEY": "dev",
+    "DATABASE_URL": None,  # None: SQLite in the instance folder
     "KNOWLEDGE_DIR": None,  # None: the knowledge base shipped in knowledge/data
+    "WECHAT_TOKEN": "",
+    "WECHAT_APPID": "",
+    "WECHAT_APPSECRET": "",
+    "WECHAT_ENCODING_AES_KEY": "",
+    "WECHAT_ENCODING_AES_KEY_PREVIOUS": "",
+    "WECHAT_API_BASE_URL": "https://api.weixin.qq.com/cgi-bin/",
+    "WECHAT_MP_ORIGINAL_ID": "",  # the mini-program's gh_ id: its pushes are answered through the API
+    "WECHAT_MAX_CLOCK_SKEW": 300,  # seconds a push's timestamp may differ from our clock
+    "CONSULTATION_IDLE_MINUTES": 30,
+    "PASSIVE_REPLY_LIMIT": 2048,  # bytes: WeChat's limit for a passive text reply
 }
-ENV_KEYS = ("SECRET_KEY", "KNOWLEDGE_DIR")
+INT_KEYS = {"WECHAT_MAX_CLOCK_SKEW", "CONSULTATION_IDLE_MINUTES", "PASSIVE_REPLY_LIMIT"}
+
+
+class ConfigurationError(RuntimeError):
+    """The service refuses to start with this configuration."""
 
 
 def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
     """Defaults, then named environment variables, then the test's own values."""
     app.config.from_mapping(DEFAULTS)
     if test_config is None:
-        app.config.update({k: os.environ[k] for k in ENV_KEYS if os.environ.get(k)})
+        for key in DEFAULTS:
+            value = os.environ.get(key)
+            if value:
+                app.config[key] = int(value) if key in INT_KEYS else value
     else:
         app.config.update(test_config)
+    if not app.config["DATABASE_URL"]:
+        app.config["DATABASE_URL"] = f"sqlite:///{Path(app.instance_path) / 'workerlaw.db'}"
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    if app.config["WECHAT_APPSECRET"] and app.config["SECRET_KEY"] == "dev" and not app.config.get("TESTING"):
+        raise ConfigurationError("WeChat credentials are set but SECRET_KEY is still the development default")
 
 
 def init_engine(app: Flask) -> None:
-    """Load the knowledge base and index once per process; views find it in `app.extensions`."""
-    from pathlib import Path
-
+    """Load the knowledge base and index once per process; views find them in `app.extensions`."""
     data_dir = app.config.get("KNOWLEDGE_DIR")
-    app.extensions["workerlaw.engine"] = Engine.load(Path(data_dir) if data_dir else None)
+    engine = Engine.load(Path(data_dir) if data_dir else None)
+    responder = Responder(engine)
+    app.extensions["workerlaw.engine"] = engine
+    app.extensions["workerlaw.inbox"] = Inbox(
+        responder,
+        idle_timeout=timedelta(minutes=int(app.config["CONSULTATION_IDLE_MINUTES"])),
+        passive_limit=int(app.config["PASSIVE_REPLY_LIMIT"]),
+    )
+    app.extensions["workerlaw.keys"] = Keys(
+        token=app.config["WECHAT_TOKEN"],
+        appid=app.config["WECHAT_APPID"],
+        aes_key=app.config["WECHAT_ENCODING_AES_KEY"] or None,
+        previous_aes_key=app.config["WECHAT_ENCODING_AES_KEY_PREVIOUS"] or None,
+    )
+
+
+def init_db(app: Flask) -> None:
+    """Open the database and create or upgrade its schema (Alembic), so the run command needs no step."""
+    engine = make_engine(app.config["DATABASE_URL"])
+    upgrade(engine)
+    app.extensions["workerlaw.db"] = engine
+    app.extensions["workerlaw.sessions"] = make_sessionmaker(engine)
 
 
 def create_app(test_config: dict[str, Any] | None = None, *, wechat: Any = None) -> Flask:
-    """Build the service. `wechat` is the WeChat gateway to use (tests pass a fake)."""
+    """Build the service. `wechat` is the WeChat API gateway to use (tests pass a fake)."""
     app = Flask(__name__, instance_relative_config=True)
-    load_config(app, test_config)
     os.makedirs(app.instance_path, exist_ok=True)
+    load_config(app, test_config)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     app.extensions["workerlaw.wechat"] = wechat
     init_engine(app)
+    init_db(app)
     handlers.register_blueprints(app)
     return app

@@ -12,6 +12,7 @@ from bot.engine import ANSWER, CLARIFY, ESCALATE, URGENT, Decision, Engine, Opti
 from knowledge.loader import Entry
 from knowledge.text import normalize
 
+MAX_TOPIC_OPTIONS = 3
 DETAIL_WORDS = frozenset({"详细", "详情", "细说", "全文", "详细点", "详细解释", "展开", "更多"})
 
 
@@ -91,6 +92,13 @@ class Responder:
                 return Reply(self.detail(entry), decision, state)
             return Reply(self.templates["no_detail"], Decision(ESCALATE, reason="empty"), state)
         decision = self.engine.decide(text)
+        return self._reply(decision)
+
+    def topic(self, category: str) -> Reply:
+        """The first entries of a category as numbered choices (the welcome message's topic menu)."""
+        entries = [e for e in self.engine.kb.faq if e.category == category][:MAX_TOPIC_OPTIONS]
+        options = tuple(Option(e.id, e.category, e.title) for e in entries)
+        decision = Decision(CLARIFY, category=category, options=options, reason="menu")
         return self._reply(decision)
 
     def _choice(self, number: int, state: State) -> Reply:

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 from flask import Flask
+from werkzeug.exceptions import RequestEntityTooLarge
 
-from handlers import health
+from handlers import db, health, wechat
 
 
 def register_blueprints(app: Flask) -> None:
-    """Attach every blueprint to `app`."""
+    """Attach every blueprint to `app`, with the request-scoped database session."""
+    db.init_app(app)
     app.register_blueprint(health.bp)
+    app.register_blueprint(wechat.bp)
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def _too_large(_exc):
+        app.logger.warning("request body over %s bytes refused", app.config["MAX_CONTENT_LENGTH"])
+        return "request body too large", 413

@@ -1,12 +1,26 @@
-"""Shared fixtures: the real engine (loaded once per session) and a Flask app on a temporary instance."""
+"""Shared fixtures: the real engine (loaded once), databases (SQLite, and PostgreSQL when
+TEST_DATABASE_URL is set), the Flask app on a temporary instance, and WeChat signing helpers."""
 
 from __future__ import annotations
 
+import os
+import time
+import uuid
+
 import pytest
+from sqlalchemy import text
 
 from app import create_app
 from bot.conversation import Responder
 from bot.engine import Engine
+from models import make_engine, make_sessionmaker
+from models.db import normalize_url
+
+WECHAT = {
+    "WECHAT_TOKEN": "testtoken",
+    "WECHAT_APPID": "wx0123456789abcdef",
+    "WECHAT_ENCODING_AES_KEY": "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+}
 
 
 @pytest.fixture(scope="session")
@@ -19,11 +33,55 @@ def responder(engine) -> Responder:
     return Responder(engine)
 
 
+def _database_params() -> list[str]:
+    return ["sqlite", "postgresql"] if os.environ.get("TEST_DATABASE_URL") else ["sqlite"]
+
+
+@pytest.fixture(params=_database_params())
+def database_url(request, tmp_path):
+    """An empty database: a SQLite file, or a schema of its own in the PostgreSQL test database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    base = normalize_url(os.environ["TEST_DATABASE_URL"])
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in base else "?"
+    yield f"{base}{separator}options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
 @pytest.fixture
-def app(tmp_path):
-    return create_app({"TESTING": True, "SECRET_KEY": "test"}, wechat=None)
+def clock():
+    """A settable clock for the webhook's timestamp window (seconds since the epoch)."""
+
+    class Clock:
+        now = time.time()
+
+        def __call__(self) -> float:
+            return self.now
+
+    return Clock()
+
+
+@pytest.fixture
+def app(tmp_path, database_url, clock):
+    config = {"TESTING": True, "SECRET_KEY": "test", "DATABASE_URL": database_url, "CLOCK": clock, **WECHAT}
+    application = create_app(config, wechat=None)
+    yield application
+    application.extensions["workerlaw.db"].dispose()
 
 
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture
+def sessions(app):
+    """A sessionmaker on the app's database, for checking what the service stored."""
+    return make_sessionmaker(app.extensions["workerlaw.db"])

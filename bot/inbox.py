@@ -1,0 +1,220 @@
+"""Inbound WeChat messages, processed exactly once: the worker, the message row, the 人次 and the reply.
+
+`Inbox.handle` runs inside the caller's transaction. The message row is inserted first, and its
+(channel, dedup_key) is unique: a retried delivery — even one arriving at the same moment in another
+process — waits on that index until the first transaction commits, then fails to insert and is given
+the reply stored with the first copy. A first transaction that died leaves nothing, so the retry is
+processed afresh: nothing accepted is lost and nothing is counted twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot.consultations import Consultations
+from bot.conversation import Reply, Responder, State
+from bot.engine import ANSWER, CLARIFY, ESCALATE, URGENT, Option
+from bot.passive import fit
+from models import INBOUND, Message, Worker
+
+STATION_SCENE_PREFIX = "qrscene_"
+END_WORDS = frozenset({"结束", "结束咨询", "再见", "拜拜"})
+MORE_WORDS = frozenset({"继续", "后面", "下一页", "更多内容"})
+# Message types that carry no question the bot can read; they get a polite reply saying what it can do.
+UNREADABLE = frozenset(
+    {"image", "location", "link", "video", "shortvideo", "file", "music", "news", "miniprogrampage"}
+)
+RESOLUTION = {ANSWER: "answered", CLARIFY: "clarified", ESCALATE: "escalated", URGENT: "urgent"}
+# The welcome message's topic menu: digit -> category (the same order as in `welcome` of replies.yaml).
+MENU_TOPICS = (
+    "wage_arrears",
+    "work_injury",
+    "labor_contract",
+    "social_insurance",
+    "overtime_leave",
+    "platform_work",
+    "dispute_process",
+)
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One delivery from WeChat, parsed; `dedup_key` is MsgId, or FromUserName+CreateTime+Event."""
+
+    channel: str
+    openid: str
+    msg_type: str
+    dedup_key: str
+    created_at: datetime
+    content: str | None = None
+    media_id: str | None = None
+    event: str | None = None
+    event_key: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Handled:
+    """The outcome: the reply text (None: answer `success`) and whether this was a repeated delivery."""
+
+    reply: str | None
+    duplicate: bool = False
+    needs_lawyer: bool = False
+    consultation_id: int | None = None
+
+
+class Inbox:
+    """Turns deliveries into replies; one per process, stateless between calls."""
+
+    def __init__(
+        self,
+        responder: Responder,
+        *,
+        idle_timeout: timedelta = timedelta(minutes=30),
+        passive_limit: int = 2048,
+    ):
+        self.responder = responder
+        self.templates = responder.templates
+        self.consultations = Consultations(idle_timeout=idle_timeout)
+        self.passive_limit = passive_limit
+
+    def handle(self, session: Session, msg: Inbound, *, now: datetime) -> Handled:
+        """Process `msg` once (see the module docstring); the caller commits."""
+        worker = self._worker(session, msg, now=now)
+        row = Message(
+            channel=msg.channel,
+            dedup_key=msg.dedup_key,
+            direction=INBOUND,
+            worker_id=worker.id,
+            msg_type=msg.msg_type,
+            event=msg.event,
+            content=msg.content,
+            media_id=msg.media_id,
+            created_at=now,
+        )
+        try:
+            with session.begin_nested():
+                session.add(row)
+        except IntegrityError:
+            first = session.scalars(
+                select(Message).where(Message.channel == msg.channel, Message.dedup_key == msg.dedup_key)
+            ).one()
+            return Handled(first.reply, duplicate=True, consultation_id=first.consultation_id)
+        worker.last_message_at = now
+        handled = self._dispatch(session, worker, msg, row, now=now)
+        row.reply = handled.reply
+        row.consultation_id = handled.consultation_id
+        return handled
+
+    def _worker(self, session: Session, msg: Inbound, *, now: datetime) -> Worker:
+        query = select(Worker).where(Worker.channel == msg.channel, Worker.openid == msg.openid)
+        worker = session.scalars(query).one_or_none()
+        if worker is None:
+            try:
+                with session.begin_nested():
+                    worker = Worker(channel=msg.channel, openid=msg.openid, first_contact_at=now)
+                    session.add(worker)
+            except IntegrityError:  # the same new worker's other message won the race
+                worker = session.scalars(query).one()
+        return worker
+
+    def _dispatch(
+        self, session: Session, worker: Worker, msg: Inbound, row: Message, *, now: datetime
+    ) -> Handled:
+        if msg.msg_type == "event":
+            return self._event(worker, msg)
+        if msg.msg_type == "voice" and not (msg.content or "").strip():
+            # WeChat is retiring voice recognition: keep the recording for a lawyer, ask the worker to type.
+            consultation = self.consultations.current(session, worker, now=now, open_new=True)
+            self.consultations.record(consultation, resolution="escalated", now=now)
+            return Handled(
+                self.templates["voice_unrecognised"], needs_lawyer=True, consultation_id=consultation.id
+            )
+        if msg.msg_type in UNREADABLE:
+            consultation = self.consultations.current(session, worker, now=now, open_new=False)
+            return Handled(
+                self.templates["unsupported"], consultation_id=consultation.id if consultation else None
+            )
+        if msg.msg_type not in ("text", "voice"):
+            return Handled(self.templates["unsupported"])
+        return self._question(session, worker, (msg.content or "").strip(), now=now)
+
+    def _question(self, session: Session, worker: Worker, text: str, *, now: datetime) -> Handled:
+        state = _load_state(worker.conversation)
+        compact = text.replace(" ", "")
+        if compact in END_WORDS:
+            closed = self.consultations.close_open(session, worker, now=now, reason="worker")
+            worker.conversation = None
+            return Handled(self.templates["goodbye"], consultation_id=closed.id if closed else None)
+        if compact in MORE_WORDS and (worker.conversation or {}).get("more"):
+            rest = worker.conversation["more"]
+            shown, remainder = fit(rest, self.passive_limit, self.templates["more"])
+            worker.conversation = {**worker.conversation, "more": remainder}
+            consultation = self.consultations.current(session, worker, now=now, open_new=False)
+            return Handled(shown, consultation_id=consultation.id if consultation else None)
+        in_menu = (worker.conversation or {}).get("menu") and compact.isdigit()
+        if in_menu and 1 <= int(compact) <= len(MENU_TOPICS):
+            reply = self.responder.topic(MENU_TOPICS[int(compact) - 1])
+        else:
+            reply = self.responder.respond(text, state)
+        if reply.decision.reason in ("empty", "menu"):
+            # Neither an empty message nor browsing the topic menu is a consultation yet.
+            worker.conversation = _dump_state(reply.state, more=None)
+            return Handled(reply.text)
+        consultation = self.consultations.current(session, worker, now=now, open_new=True)
+        self.consultations.record(
+            consultation, resolution=RESOLUTION[reply.decision.action], category=_category(reply), now=now
+        )
+        shown, remainder = fit(reply.text, self.passive_limit, self.templates["more"])
+        worker.conversation = _dump_state(reply.state, more=remainder)
+        return Handled(shown, needs_lawyer=reply.needs_lawyer, consultation_id=consultation.id)
+
+    def _event(self, worker: Worker, msg: Inbound) -> Handled:
+        event = (msg.event or "").lower()
+        key = msg.event_key or ""
+        if event in ("subscribe", "scan"):
+            station = key[len(STATION_SCENE_PREFIX) :] if key.startswith(STATION_SCENE_PREFIX) else key
+            if station:
+                worker.station_code = station[:64]
+            worker.subscribed = True
+            worker.conversation = {"menu": True}
+            return Handled(
+                self.templates["welcome"] if event == "subscribe" else self.templates["welcome_back"]
+            )
+        if event == "unsubscribe":
+            worker.subscribed = False
+            return Handled(None)
+        if event == "user_enter_tempsession":
+            worker.conversation = {"menu": True}
+            return Handled(self.templates["welcome"])
+        if event == "click":
+            topic = self.templates.get("menu", {}).get(key)
+            return Handled(topic or self.templates["welcome"])
+        return Handled(None)  # VIEW and other events need no reply
+
+
+def _category(reply: Reply) -> str | None:
+    if reply.decision.action == URGENT:
+        return "urgent"
+    return reply.decision.category
+
+
+def _load_state(raw: dict | None) -> State:
+    raw = raw or {}
+    options = tuple(Option(**o) for o in raw.get("options", []) if isinstance(o, dict))
+    return State(options=options, last_faq_id=raw.get("last_faq_id"))
+
+
+def _dump_state(state: State, *, more: str | None) -> dict:
+    data: dict = {
+        "options": [{"faq_id": o.faq_id, "category": o.category, "title": o.title} for o in state.options],
+        "last_faq_id": state.last_faq_id,
+    }
+    if more:
+        data["more"] = more
+    return data

@@ -1,0 +1,41 @@
+"""One consultation = one 人次: opened by a worker's first question, closed by idle time, 结束 or a lawyer."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import DateTime, ForeignKey, Index, String, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.db import Model, utcnow
+
+OPEN_ONLY = text("closed_at IS NULL")
+
+
+class Consultation(Model):
+    """A worker has at most one open consultation: a partial unique index, on SQLite and PostgreSQL
+    alike, so concurrent duplicate deliveries can never count one 人次 twice."""
+
+    __tablename__ = "consultations"
+    __table_args__ = (
+        Index(
+            "uq_consultations_open_worker",
+            "worker_id",
+            unique=True,
+            sqlite_where=OPEN_ONLY,
+            postgresql_where=OPEN_ONLY,
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    worker_id: Mapped[int] = mapped_column(ForeignKey("workers.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(8))
+    worker_type: Mapped[str | None] = mapped_column(String(32))
+    region_code: Mapped[str | None] = mapped_column(String(32))
+    station_code: Mapped[str | None] = mapped_column(String(64))
+    category: Mapped[str | None] = mapped_column(String(32))
+    resolution: Mapped[str | None] = mapped_column(String(16))
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    last_activity_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    close_reason: Mapped[str | None] = mapped_column(String(16))

@@ -1,0 +1,32 @@
+"""A worker who wrote to the service through one WeChat channel (official account or mini-program)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.db import Model, utcnow
+
+OFFICIAL_ACCOUNT, MINI_PROGRAM = "oa", "mp"
+
+
+class Worker(Model):
+    """One openid on one channel; `conversation` holds the bot's memory between messages."""
+
+    __tablename__ = "workers"
+    __table_args__ = (UniqueConstraint("channel", "openid"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(8))
+    openid: Mapped[str] = mapped_column(String(64))
+    unionid: Mapped[str | None] = mapped_column(String(64), index=True)
+    worker_type: Mapped[str | None] = mapped_column(String(32))
+    region_code: Mapped[str | None] = mapped_column(String(32))
+    station_code: Mapped[str | None] = mapped_column(String(64))
+    subscribed: Mapped[bool] = mapped_column(default=True)
+    first_contact_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_message_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    conversation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
