@@ -140,6 +140,8 @@ class Engine:
             return Decision(URGENT, category="urgent", score=1.0, reason="urgent", urgent_kind=kind)
         if self.asks_for_human(query.normalized):
             return Decision(ESCALATE, reason="asked_for_human")
+        if not query.terms:  # only greetings and filler words ("你好", "在吗"): not yet a question
+            return Decision(ESCALATE, reason="empty")
         topic = self.model.assess(query.terms, query.normalized)
         found = self.index.search(query, limit=self.policy.search_depth)
         return self.route(topic, found, terms=len(set(query.terms)))

@@ -141,3 +141,9 @@ def test_engine_loads_from_another_directory_with_the_same_layout(tmp_path):
     shutil.copytree(DATA_DIR, tmp_path / "data")
     engine = Engine.load(tmp_path / "data")
     assert len(engine.kb.faq) >= 150
+
+
+def test_a_greeting_alone_is_not_sent_to_a_lawyer(engine):
+    """Regression: "你好" used to open a consultation and go to the on-duty lawyer."""
+    for greeting in ("你好", "您好，在吗", "有人吗？"):
+        assert engine.decide(greeting).reason == "empty"
