@@ -5,12 +5,13 @@ from __future__ import annotations
 from flask import Flask
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from handlers import db, health, wechat
+from handlers import cli, db, health, wechat
 
 
 def register_blueprints(app: Flask) -> None:
     """Attach every blueprint to `app`, with the request-scoped database session."""
     db.init_app(app)
+    cli.register_commands(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(wechat.bp)
 
