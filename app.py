@@ -16,9 +16,11 @@ from typing import Any
 from flask import Flask
 
 import handlers
+import scheduler.runner
 from bot.conversation import Responder
 from bot.engine import Engine
 from bot.inbox import Inbox
+from bot.wechat import WeChatApi
 from bot.wechat_push import MAX_BODY_BYTES, Keys
 from models import make_engine, make_sessionmaker
 from models.schema import upgrade
@@ -89,14 +91,28 @@ def init_db(app: Flask) -> None:
     app.extensions["workerlaw.sessions"] = make_sessionmaker(engine)
 
 
+def init_wechat(app: Flask, gateway: Any) -> None:
+    """The WeChat API gateway: the one passed in (tests), else the real one when credentials are set.
+    Without one, replies for the mini-program wait in the outbox until WeChat is configured."""
+    if gateway is None and app.config["WECHAT_APPID"] and app.config["WECHAT_APPSECRET"]:
+        gateway = WeChatApi(
+            app.config["WECHAT_APPID"],
+            app.config["WECHAT_APPSECRET"],
+            session_factory=app.extensions["workerlaw.sessions"],
+            base_url=app.config["WECHAT_API_BASE_URL"],
+        )
+    app.extensions["workerlaw.wechat"] = gateway
+
+
 def create_app(test_config: dict[str, Any] | None = None, *, wechat: Any = None) -> Flask:
     """Build the service. `wechat` is the WeChat API gateway to use (tests pass a fake)."""
     app = Flask(__name__, instance_relative_config=True)
     os.makedirs(app.instance_path, exist_ok=True)
     load_config(app, test_config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    app.extensions["workerlaw.wechat"] = wechat
     init_engine(app)
     init_db(app)
+    init_wechat(app, wechat)
     handlers.register_blueprints(app)
+    scheduler.runner.register_commands(app)
     return app

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from bot import outbox
 from bot.consultations import Consultations
 from bot.conversation import Reply, Responder, State
 from bot.engine import ANSWER, CLARIFY, ESCALATE, URGENT, Option
@@ -83,8 +84,13 @@ class Inbox:
         self.consultations = Consultations(idle_timeout=idle_timeout)
         self.passive_limit = passive_limit
 
-    def handle(self, session: Session, msg: Inbound, *, now: datetime) -> Handled:
-        """Process `msg` once (see the module docstring); the caller commits."""
+    def handle(self, session: Session, msg: Inbound, *, now: datetime, passive: bool = True) -> Handled:
+        """Process `msg` once (see the module docstring); the caller commits.
+
+        `passive`: the reply goes back in the HTTP response (official account). Otherwise (the
+        mini-program's push, which only takes `success`) it is queued in the outbox, in the same
+        transaction, and sent through the customer-service API by the scheduler's job.
+        """
         worker = self._worker(session, msg, now=now)
         row = Message(
             channel=msg.channel,
@@ -109,6 +115,15 @@ class Inbox:
         handled = self._dispatch(session, worker, msg, row, now=now)
         row.reply = handled.reply
         row.consultation_id = handled.consultation_id
+        if handled.reply and not passive:
+            outbox.enqueue(
+                session,
+                channel=msg.channel,
+                openid=msg.openid,
+                text=handled.reply,
+                dedup_key=f"reply|{msg.channel}|{msg.dedup_key}",
+                now=now,
+            )
         return handled
 
     def _worker(self, session: Session, msg: Inbound, *, now: datetime) -> Worker:

@@ -63,7 +63,7 @@ def receive():
     session = get_session()
     for attempt in range(2):
         try:
-            handled = inbox.handle(session, msg, now=utcnow())
+            handled = inbox.handle(session, msg, now=utcnow(), passive=channel == OFFICIAL_ACCOUNT)
             session.commit()
             break
         except (IntegrityError, OperationalError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from models.consultation import Consultation
 from models.db import Model, as_utc, make_engine, make_sessionmaker, utcnow
 from models.message import INBOUND, OUTBOUND, Message
+from models.wechat import AccessToken, OutboxMessage, OutboxStatus
 from models.worker import MINI_PROGRAM, OFFICIAL_ACCOUNT, Worker
 
 __all__ = [
@@ -12,6 +13,9 @@ __all__ = [
     "MINI_PROGRAM",
     "OFFICIAL_ACCOUNT",
     "OUTBOUND",
+    "AccessToken",
+    "OutboxMessage",
+    "OutboxStatus",
     "Consultation",
     "Message",
     "Model",

@@ -1,0 +1,48 @@
+"""Dialect-aware statements the domain needs on SQLite and PostgreSQL alike.
+
+Two things the ORM does not say portably: take the write lock at the start of a transaction (SQLite
+otherwise starts deferred and fails with "database is locked" when a reader later tries to write), and
+insert a row unless one with the same unique key exists (so uniqueness is the database's job).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from models.db import Model
+
+
+def dialect_name(session: Session) -> str:
+    """The name of the database behind `session` ("sqlite", "postgresql")."""
+    return session.get_bind().dialect.name
+
+
+def begin_write(session: Session) -> None:
+    """Take the database's write lock now, as the first statement of the session's transaction.
+
+    SQLite: `BEGIN IMMEDIATE`, so concurrent writers queue here (up to the busy timeout) instead of
+    failing half-way; the reads that follow then see the last committed state. PostgreSQL needs
+    nothing here: rows are locked where they are read (`SELECT ... FOR UPDATE`).
+    """
+    if dialect_name(session) == "sqlite":
+        # pysqlite opens transactions lazily and only before DML; an explicit BEGIN is left alone.
+        session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def insert_or_ignore(session: Session, model: type[Model], *, key: str, values: dict[str, Any]) -> None:
+    """`INSERT ... ON CONFLICT (key) DO NOTHING`: a no-op when a row with the same unique `key` exists.
+
+    On PostgreSQL a concurrent uncommitted insert of the same key makes this wait for its outcome, so
+    after it returns the row is there (committed by someone, or inserted by us).
+    """
+    name = dialect_name(session)
+    if name == "postgresql":
+        stmt = postgresql.insert(model).values(**values).on_conflict_do_nothing(index_elements=[key])
+    elif name == "sqlite":
+        stmt = sqlite.insert(model).values(**values).on_conflict_do_nothing(index_elements=[key])
+    else:
+        raise NotImplementedError(f"insert_or_ignore supports SQLite and PostgreSQL, not {name}")
+    session.execute(stmt)

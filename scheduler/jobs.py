@@ -1,0 +1,72 @@
+"""The scheduled jobs: plain functions of (session factory, gateway, time) and the table that names them.
+
+Nothing is scheduled here: the `flask scheduler run` process reads `JOBS` and calls each function with
+the current time, so tests call them with whatever `now` they need.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.consultations import Consultations
+from bot.outbox import deliver_due
+from bot.wechat import WeChatGateway
+
+
+def worker_id() -> str:
+    """This process's name in outbox claims: unique per host and process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def send_outbox(
+    session_factory: sessionmaker[Session], *, wechat: WeChatGateway | None, now: datetime
+) -> int:
+    """Deliver the outbox's due replies; returns how many WeChat accepted (none without a gateway)."""
+    if wechat is None:  # WeChat not configured: messages wait in the outbox, none is lost
+        return 0
+    return deliver_due(session_factory, wechat, now=now, worker_id=worker_id())
+
+
+def close_idle_consultations(
+    session_factory: sessionmaker[Session],
+    *,
+    wechat: WeChatGateway | None,
+    now: datetime,
+    idle_timeout: timedelta = timedelta(minutes=30),
+) -> int:
+    """Close consultations idle for longer than `idle_timeout`, so each 人次 ends when the worker left."""
+    with session_factory() as session:
+        closed = Consultations(idle_timeout=idle_timeout).close_idle(session, now=now)
+        session.commit()
+    return closed
+
+
+def _no_options(_config: Mapping[str, Any]) -> dict[str, Any]:
+    return {}
+
+
+@dataclass(frozen=True)
+class Job:
+    """A job function, how often it runs, and the extra keyword arguments it takes from configuration."""
+
+    func: Callable[..., int]
+    interval: timedelta
+    options: Callable[[Mapping[str, Any]], dict[str, Any]] = _no_options
+
+
+# Stable ids: the persistent job store keys on them, so renaming one orphans its stored schedule.
+JOBS: dict[str, Job] = {
+    "send-outbox": Job(send_outbox, timedelta(seconds=10)),
+    "close-idle-consultations": Job(
+        close_idle_consultations,
+        timedelta(minutes=1),
+        lambda config: {"idle_timeout": timedelta(minutes=int(config["CONSULTATION_IDLE_MINUTES"]))},
+    ),
+}

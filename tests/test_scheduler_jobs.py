@@ -1,0 +1,75 @@
+"""The job table and the outbox job, called as the scheduler process calls them (with `now`)."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from bot.outbox import enqueue
+from models.wechat import AccessToken, OutboxMessage, OutboxStatus
+from scheduler.jobs import JOBS, send_outbox, worker_id
+from tests.scratch_db import database_kinds, scratch_database
+
+NOW = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=database_kinds())
+def sessions(request, tmp_path):
+    with scratch_database(request.param, tmp_path, [AccessToken.__table__, OutboxMessage.__table__]) as db:
+        yield db.sessionmaker()
+
+
+class RecordingGateway:
+    """A fake gateway that keeps what it was asked to send."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+
+    def send_text(self, openid: str, text: str) -> None:
+        self.sent.append((openid, text))
+
+    def access_token(self) -> str:
+        return "fake-token"
+
+
+def queue_one(sessions) -> None:
+    with sessions() as session, session.begin():
+        enqueue(
+            session, channel="oa", openid="oWorker001", text="律师已回复", dedup_key="lawyer-reply:1", now=NOW
+        )
+
+
+def test_send_outbox_delivers_due_messages_and_names_this_process(sessions):
+    queue_one(sessions)
+    wechat = RecordingGateway()
+
+    assert send_outbox(sessions, wechat=wechat, now=NOW) == 1
+
+    assert wechat.sent == [("oWorker001", "律师已回复")]
+    with sessions() as session:
+        row = session.scalars(select(OutboxMessage)).one()
+    assert row.status == OutboxStatus.SENT and row.claimed_by == worker_id()
+
+
+def test_send_outbox_without_a_gateway_leaves_messages_queued(sessions):
+    queue_one(sessions)
+
+    assert send_outbox(sessions, wechat=None, now=NOW) == 0
+
+    with sessions() as session:
+        row = session.scalars(select(OutboxMessage)).one()
+    assert (row.status, row.attempts) == (OutboxStatus.PENDING, 0)
+
+
+def test_jobs_have_stable_kebab_case_ids_and_the_job_signature():
+    assert "send-outbox" in JOBS
+    for job_id, job in JOBS.items():
+        assert re.fullmatch(r"[a-z]+(-[a-z]+)*", job_id)
+        assert job.interval > timedelta(0)
+        params = inspect.signature(job.func).parameters
+        assert list(params)[0] == "session_factory"
+        assert {"wechat", "now"} <= {n for n, p in params.items() if p.kind is p.KEYWORD_ONLY}
