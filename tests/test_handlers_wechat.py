@@ -238,3 +238,56 @@ def test_a_long_reply_is_cut_at_a_sentence_and_continued(app, client):
         post(client, wx.text_xml("继续", msg_id=6), wx.signed_query()).get_data(as_text=True)
     )
     assert more and more != first
+
+
+def test_mini_program_entering_the_chat_is_welcomed_through_the_api(client, sessions):
+    body = json.dumps(
+        {
+            "ToUserName": "gh_mini",
+            "FromUserName": "oMini9",
+            "CreateTime": 1700000001,
+            "MsgType": "event",
+            "Event": "user_enter_tempsession",
+            "SessionFrom": "menu",
+        }
+    )
+    res = post(client, body, wx.signed_query(), content_type="application/json")
+    assert res.get_data(as_text=True) == "success"
+    with sessions() as s:
+        from models import OutboxMessage
+
+        queued = s.scalars(select(OutboxMessage)).one()
+        assert queued.openid == "oMini9" and "隐私" in queued.content
+    assert count(sessions, Consultation) == 0
+
+
+def test_mini_program_json_push_in_safe_mode(client, sessions):
+    from wechatpy.crypto import WeChatCrypto
+
+    inner = wx.mp_text_json("社保断缴了怎么办", openid="oMini10", msg_id=12)
+    query = wx.signed_query()
+    crypto = WeChatCrypto(wx.TOKEN, wx.AES_KEY, wx.APPID)
+    import xmltodict
+
+    encrypt = xmltodict.parse(crypto.encrypt_message(inner, query["nonce"], query["timestamp"]))["xml"][
+        "Encrypt"
+    ]
+    query.update(
+        encrypt_type="aes", msg_signature=wx.signature(wx.TOKEN, query["timestamp"], query["nonce"], encrypt)
+    )
+    res = post(
+        client,
+        json.dumps({"ToUserName": "gh_mini", "Encrypt": encrypt}),
+        query,
+        content_type="application/json",
+    )
+    assert res.get_data(as_text=True) == "success"
+    with sessions() as s:
+        assert s.scalars(select(Message)).one().content == "社保断缴了怎么办"
+
+
+def test_a_configuration_with_wechat_secrets_and_the_dev_secret_key_is_refused(database_url):
+    from app import ConfigurationError, create_app
+
+    with pytest.raises(ConfigurationError):
+        create_app({"DATABASE_URL": database_url, "WECHAT_APPSECRET": "s", "SECRET_KEY": "dev"})
