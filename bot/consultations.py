@@ -10,11 +10,16 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from bot.sql import add_or_get
 from models import Consultation, Worker, as_utc
+
+
+def _open_of(worker: Worker) -> Select[tuple[Consultation]]:
+    return select(Consultation).where(Consultation.worker_id == worker.id, Consultation.closed_at.is_(None))
+
 
 # A consultation keeps the most telling outcome it reached: once a lawyer was needed it stays so.
 _RANK = {"clarified": 0, "answered": 1, "escalated": 2, "urgent": 3}
@@ -29,9 +34,7 @@ class Consultations:
     @staticmethod
     def open_one(session: Session, worker: Worker) -> Consultation | None:
         """The worker's open consultation, if any."""
-        return session.scalars(
-            select(Consultation).where(Consultation.worker_id == worker.id, Consultation.closed_at.is_(None))
-        ).one_or_none()
+        return session.scalars(_open_of(worker)).one_or_none()
 
     def current(
         self, session: Session, worker: Worker, *, now: datetime, open_new: bool
@@ -53,22 +56,17 @@ class Consultations:
         return consultation
 
     def _open(self, session: Session, worker: Worker, *, now: datetime) -> Consultation:
-        try:
-            with session.begin_nested():
-                consultation = Consultation(
-                    worker_id=worker.id,
-                    channel=worker.channel,
-                    worker_type=worker.worker_type,
-                    region_code=worker.region_code,
-                    station_code=worker.station_code,
-                    opened_at=now,
-                    last_activity_at=now,
-                )
-                session.add(consultation)
-        except IntegrityError:  # another copy opened it first: join that one
-            consultation = self.open_one(session, worker)
-            assert consultation is not None
-        return consultation
+        consultation = Consultation(
+            worker_id=worker.id,
+            channel=worker.channel,
+            worker_type=worker.worker_type,
+            region_code=worker.region_code,
+            station_code=worker.station_code,
+            opened_at=now,
+            last_activity_at=now,
+        )
+        # Another copy may have opened it first: then this message joins that one.
+        return add_or_get(session, consultation, _open_of(worker))
 
     @staticmethod
     def record(

@@ -21,6 +21,7 @@ from bot.consultations import Consultations
 from bot.conversation import Reply, Responder, State
 from bot.engine import ANSWER, CLARIFY, ESCALATE, URGENT, Option
 from bot.passive import fit
+from bot.sql import add_or_get
 from models import INBOUND, Message, Worker
 
 STATION_SCENE_PREFIX = "qrscene_"
@@ -129,13 +130,10 @@ class Inbox:
     def _worker(self, session: Session, msg: Inbound, *, now: datetime) -> Worker:
         query = select(Worker).where(Worker.channel == msg.channel, Worker.openid == msg.openid)
         worker = session.scalars(query).one_or_none()
-        if worker is None:
-            try:
-                with session.begin_nested():
-                    worker = Worker(channel=msg.channel, openid=msg.openid, first_contact_at=now)
-                    session.add(worker)
-            except IntegrityError:  # the same new worker's other message won the race
-                worker = session.scalars(query).one()
+        if worker is None:  # the same new worker's other message may win the race: then use its row
+            worker = add_or_get(
+                session, Worker(channel=msg.channel, openid=msg.openid, first_contact_at=now), query
+            )
         return worker
 
     def _dispatch(

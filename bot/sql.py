@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import Select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models.db import Model
@@ -44,5 +46,16 @@ def insert_or_ignore(session: Session, model: type[Model], *, key: str, values: 
     elif name == "sqlite":
         stmt = sqlite.insert(model).values(**values).on_conflict_do_nothing(index_elements=[key])
     else:
-        raise NotImplementedError(f"insert_or_ignore supports SQLite and PostgreSQL, not {name}")
+        raise ValueError(f"insert_or_ignore supports SQLite and PostgreSQL, not {name}")
     session.execute(stmt)
+
+
+def add_or_get(session: Session, row: Model, existing: Select[tuple[Any]]) -> Any:
+    """Add `row` in a savepoint; if a unique constraint says another transaction already has it, return
+    the row `existing` selects instead (the constraint, not a Python check, decides who was first)."""
+    try:
+        with session.begin_nested():
+            session.add(row)
+        return row
+    except IntegrityError:
+        return session.scalars(existing).one()
