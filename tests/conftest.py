@@ -15,6 +15,11 @@ from bot.conversation import Responder
 from bot.engine import Engine
 from models import make_engine, make_sessionmaker
 from models.db import normalize_url
+from models.wechat import AccessToken, OutboxMessage
+from tests.scratch_db import database_kinds, scratch_database
+from tests.wechat_standin import RecordingGateway, WeChatStandIn
+
+WECHAT_TABLES = [AccessToken.__table__, OutboxMessage.__table__]
 
 WECHAT = {
     "WECHAT_TOKEN": "testtoken",
@@ -85,3 +90,23 @@ def client(app):
 def sessions(app):
     """A sessionmaker on the app's database, for checking what the service stored."""
     return make_sessionmaker(app.extensions["workerlaw.db"])
+
+
+@pytest.fixture(params=database_kinds())
+def db(request, tmp_path):
+    """A scratch database holding only the WeChat tables (token, outbox), on each available kind."""
+    with scratch_database(request.param, tmp_path, WECHAT_TABLES) as database:
+        yield database
+
+
+@pytest.fixture
+def standin():
+    """A real HTTP server on 127.0.0.1 standing in for WeChat's API."""
+    with WeChatStandIn() as server:
+        yield server
+
+
+@pytest.fixture
+def fake_wechat():
+    """A recording fake of the WeChat gateway."""
+    return RecordingGateway()

@@ -17,24 +17,11 @@ from sqlalchemy import func, select
 
 from bot.outbox import BACKOFF_BASE, CLAIM_TIMEOUT, backoff, deliver_due, enqueue
 from bot.wechat import WeChatApi
-from models.wechat import AccessToken, OutboxMessage, OutboxStatus
-from tests.scratch_db import ScratchDatabase, database_kinds, scratch_database
-from tests.wechat_standin import Fault, WeChatStandIn
+from models.wechat import OutboxMessage, OutboxStatus
+from tests.scratch_db import ScratchDatabase
+from tests.wechat_standin import Fault, RecordingGateway, WeChatStandIn
 
-TABLES = [AccessToken.__table__, OutboxMessage.__table__]
 T0 = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
-
-
-@pytest.fixture(params=database_kinds())
-def db(request, tmp_path):
-    with scratch_database(request.param, tmp_path, TABLES) as database:
-        yield database
-
-
-@pytest.fixture
-def standin():
-    with WeChatStandIn() as server:
-        yield server
 
 
 @pytest.fixture
@@ -79,19 +66,6 @@ class DyingGateway:
 
     def access_token(self) -> str:
         return "unused"
-
-
-class RecordingGateway:
-    """A fake gateway that keeps what it was asked to send."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str]] = []
-
-    def send_text(self, openid: str, text: str) -> None:
-        self.sent.append((openid, text))
-
-    def access_token(self) -> str:
-        return "fake-token"
 
 
 def test_enqueue_is_idempotent_on_the_dedup_key(sessions):

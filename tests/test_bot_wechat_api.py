@@ -15,23 +15,9 @@ import pytest
 
 from bot.errors import WeChatApiError, WeChatRejected, WeChatTokenError, WeChatUnavailable
 from bot.wechat import WeChatApi
-from models.wechat import AccessToken, OutboxMessage
-from tests.scratch_db import ScratchDatabase, database_kinds, scratch_database
+from models.wechat import AccessToken
+from tests.scratch_db import ScratchDatabase
 from tests.wechat_standin import Delivered, Fault, WeChatStandIn
-
-TABLES = [AccessToken.__table__, OutboxMessage.__table__]
-
-
-@pytest.fixture(params=database_kinds())
-def db(request, tmp_path):
-    with scratch_database(request.param, tmp_path, TABLES) as database:
-        yield database
-
-
-@pytest.fixture
-def standin():
-    with WeChatStandIn() as server:
-        yield server
 
 
 class Clock:

@@ -10,30 +10,16 @@ import pytest
 from sqlalchemy import select
 
 from bot.outbox import enqueue
-from models.wechat import AccessToken, OutboxMessage, OutboxStatus
+from models.wechat import OutboxMessage, OutboxStatus
 from scheduler.jobs import JOBS, send_outbox, worker_id
-from tests.scratch_db import database_kinds, scratch_database
+from tests.wechat_standin import RecordingGateway
 
 NOW = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=database_kinds())
-def sessions(request, tmp_path):
-    with scratch_database(request.param, tmp_path, [AccessToken.__table__, OutboxMessage.__table__]) as db:
-        yield db.sessionmaker()
-
-
-class RecordingGateway:
-    """A fake gateway that keeps what it was asked to send."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str]] = []
-
-    def send_text(self, openid: str, text: str) -> None:
-        self.sent.append((openid, text))
-
-    def access_token(self) -> str:
-        return "fake-token"
+@pytest.fixture
+def sessions(db):
+    return db.sessionmaker()
 
 
 def queue_one(sessions) -> None:

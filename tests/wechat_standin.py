@@ -190,3 +190,16 @@ class WeChatStandIn:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+
+class RecordingGateway:
+    """A fake gateway that keeps what it was asked to send (for tests that need no HTTP)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+
+    def send_text(self, openid: str, text: str) -> None:
+        self.sent.append((openid, text))
+
+    def access_token(self) -> str:
+        return "fake-token"
