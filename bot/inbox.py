@@ -22,7 +22,7 @@ from bot.conversation import Reply, Responder, State
 from bot.engine import ANSWER, CLARIFY, ESCALATE, URGENT, Option
 from bot.passive import fit
 from bot.sql import add_or_get
-from models import INBOUND, Message, Worker
+from models import INBOUND, OUTBOUND, Message, Worker
 
 STATION_SCENE_PREFIX = "qrscene_"
 END_WORDS = frozenset({"结束", "结束咨询", "再见", "拜拜"})
@@ -116,6 +116,20 @@ class Inbox:
         handled = self._dispatch(session, worker, msg, row, now=now)
         row.reply = handled.reply
         row.consultation_id = handled.consultation_id
+        if handled.reply:
+            # The transcript a lawyer reads holds both sides: the reply is a message of its own.
+            session.add(
+                Message(
+                    channel=msg.channel,
+                    dedup_key=f"reply|{msg.dedup_key}",
+                    direction=OUTBOUND,
+                    worker_id=worker.id,
+                    consultation_id=handled.consultation_id,
+                    msg_type="text",
+                    content=handled.reply,
+                    created_at=now,
+                )
+            )
         if handled.reply and not passive:
             outbox.enqueue(
                 session,

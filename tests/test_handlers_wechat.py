@@ -22,9 +22,9 @@ def post(client, body: str | bytes, query: dict[str, str], content_type: str = "
     return client.post("/wechat", query_string=query, data=body, content_type=content_type)
 
 
-def count(sessions, model) -> int:
+def count(sessions, model, *where) -> int:
     with sessions() as s:
-        return s.scalar(select(func.count()).select_from(model))
+        return s.scalar(select(func.count()).select_from(model).where(*where))
 
 
 def test_url_verification_echoes_echostr(client):
@@ -63,7 +63,10 @@ def test_text_question_gets_a_passive_answer_and_opens_one_consultation(client, 
     assert res.status_code == 200
     content = wx.reply_content(res.get_data(as_text=True))
     assert "律师" in content and len(content.encode()) <= 2048
-    assert count(sessions, Consultation) == 1 and count(sessions, Message) == 1
+    assert count(sessions, Consultation) == 1 and count(sessions, Message, Message.direction == "in") == 1
+    with sessions() as s:
+        out = s.scalars(select(Message).where(Message.direction == "out")).one()
+        assert out.content == content and out.consultation_id is not None  # the transcript has both sides
 
 
 def test_a_retried_delivery_gets_the_same_reply_and_is_counted_once(client, sessions):
@@ -72,7 +75,7 @@ def test_a_retried_delivery_gets_the_same_reply_and_is_counted_once(client, sess
     for _ in range(3):
         again = wx.reply_content(post(client, body, wx.signed_query()).get_data(as_text=True))
         assert again == first
-    assert count(sessions, Message) == 1 and count(sessions, Consultation) == 1
+    assert count(sessions, Message, Message.direction == "in") == 1 and count(sessions, Consultation) == 1
 
 
 def test_follow_up_messages_join_the_open_consultation_and_end_closes_it(client, sessions):
@@ -133,7 +136,7 @@ def test_tencent_sample_push_decrypts(app, client, clock, sessions):
     res = post(client, v["body"], query)
     assert res.status_code == 200
     with sessions() as s:
-        msg = s.scalars(select(Message)).one()
+        msg = s.scalars(select(Message).where(Message.direction == "in")).one()
         assert msg.content == v["content"] and msg.dedup_key == f"msg|{v['msg_id']}"
         assert s.scalars(select(Worker)).one().openid == v["from_user"]
 
@@ -147,7 +150,7 @@ def test_voice_without_recognition_asks_to_type_and_keeps_the_recording(client, 
     res = post(client, wx.voice_xml("", msg_id=42), wx.signed_query())
     assert "文字" in wx.reply_content(res.get_data(as_text=True))
     with sessions() as s:
-        msg = s.scalars(select(Message)).one()
+        msg = s.scalars(select(Message).where(Message.direction == "in")).one()
         assert msg.media_id == "media-42" and msg.consultation_id is not None
 
 
@@ -178,7 +181,7 @@ def test_duplicate_events_are_processed_once(client, sessions):
     body = wx.event_xml("subscribe", create_time=1700000000)
     post(client, body, wx.signed_query())
     post(client, body, wx.signed_query())
-    assert count(sessions, Message) == 1
+    assert count(sessions, Message, Message.direction == "in") == 1
 
 
 def test_unsubscribe_and_view_answer_success(client, sessions):
@@ -198,7 +201,7 @@ def test_mini_program_json_push_answers_success(client, sessions):
     assert res.get_data(as_text=True) == "success"
     with sessions() as s:
         assert s.scalars(select(Worker)).one().channel == "mp"
-        assert s.scalars(select(Message)).one().reply
+        assert s.scalars(select(Message).where(Message.direction == "in")).one().reply
 
 
 @pytest.mark.parametrize(
@@ -283,7 +286,7 @@ def test_mini_program_json_push_in_safe_mode(client, sessions):
     )
     assert res.get_data(as_text=True) == "success"
     with sessions() as s:
-        assert s.scalars(select(Message)).one().content == "社保断缴了怎么办"
+        assert s.scalars(select(Message).where(Message.direction == "in")).one().content == "社保断缴了怎么办"
 
 
 def test_a_configuration_with_wechat_secrets_and_the_dev_secret_key_is_refused(database_url):
