@@ -26,7 +26,7 @@ from knowledge.text import normalize
 
 # Field weights: keywords are curated to be distinctive, titles and paraphrases are plain questions.
 FIELD_WEIGHTS = {"title": 1.0, "paraphrases": 1.0, "keywords": 2.0}
-FUZZY_CANDIDATES = 3
+FUZZY_CANDIDATES = 2
 
 
 @dataclass(frozen=True)
