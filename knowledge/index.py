@@ -69,11 +69,9 @@ def prepare_entries(entries: Sequence[Entry], segmenter: Segmenter) -> list[list
         :20
     ]
     path = segmenter.cache_dir / f"prepared-{key}.json"
-    try:
-        with open(path, encoding="utf-8") as f:
-            return [[PreparedText(fl, n, tuple(ts)) for fl, n, ts in doc] for doc in json.load(f)]
-    except (OSError, ValueError, TypeError):
-        pass
+    cached = _read_prepared(path)
+    if cached is not None:
+        return cached
     prepared = []
     for doc in texts:
         rows = []
@@ -94,6 +92,15 @@ def prepare_entries(entries: Sequence[Entry], segmenter: Segmenter) -> list[list
     except OSError:
         pass  # a read-only cache only costs the next start-up its speed
     return prepared
+
+
+def _read_prepared(path) -> list[list[PreparedText]] | None:
+    """The cached segmentation, or None when it is missing, unreadable or malformed (then redone)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return [[PreparedText(fl, n, tuple(ts)) for fl, n, ts in doc] for doc in json.load(f)]
+    except (OSError, ValueError, TypeError):
+        return None
 
 
 def _field_texts(entry: Entry, field: str) -> Sequence[str]:

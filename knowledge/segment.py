@@ -47,8 +47,8 @@ def prune_cache(directory: Path, pattern: str, *, keep: int = 8) -> None:
         files = sorted(directory.glob(pattern), key=lambda p: p.stat().st_mtime, reverse=True)
         for old in files[keep:]:
             old.unlink(missing_ok=True)
-    except OSError:
-        pass
+    except OSError as exc:  # a cache that cannot be tidied is still a working cache
+        logging.getLogger(__name__).debug("cache pruning skipped: %s", exc)
 
 
 def _read_lines(path: Path) -> list[str]:
