@@ -24,6 +24,9 @@ from bot.errors import WorkerlawError
 from bot.inbox import Inbound
 
 MAX_BODY_BYTES = 1024 * 1024
+# WeChat caps a worker's text at 2048 bytes; anything longer did not come from a phone, and reading a
+# megabyte of it would eat the 5 seconds WeChat waits for the reply.
+MAX_TEXT_CHARS = 2000
 
 
 class PushRejected(WorkerlawError):
@@ -166,6 +169,7 @@ def inbound(fields: dict[str, str], channel: str) -> Inbound:
     else:
         dedup = f"{openid}|{create_time}|{msg_type}"
     content = fields.get("Content") if msg_type == "text" else fields.get("Recognition")
+    content = content[:MAX_TEXT_CHARS] if content else content
     media = fields.get("MediaId")
     return Inbound(
         channel=channel,

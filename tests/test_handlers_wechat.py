@@ -294,3 +294,10 @@ def test_a_configuration_with_wechat_secrets_and_the_dev_secret_key_is_refused(d
 
     with pytest.raises(ConfigurationError):
         create_app({"DATABASE_URL": database_url, "WECHAT_APPSECRET": "s", "SECRET_KEY": "dev"})
+
+
+def test_an_overlong_text_is_read_only_up_to_wechats_own_limit(client, sessions):
+    res = post(client, wx.text_xml("工资" * 50_000, msg_id=31337), wx.signed_query())  # 300 kB, under 1 MiB
+    assert res.status_code == 200
+    with sessions() as s:
+        assert len(s.scalars(select(Message).where(Message.direction == "in")).one().content) == 2000
