@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from handlers import cli, db, health, wechat
+from handlers import api, cli, db, health, wechat
 
 
 def register_blueprints(app: Flask) -> None:
@@ -14,6 +14,8 @@ def register_blueprints(app: Flask) -> None:
     cli.register_commands(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(wechat.bp)
+    app.register_blueprint(api.bp)
+    api.init_app(app)
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(_exc):
