@@ -41,6 +41,8 @@ TOKEN_REJECTED_ERRCODES = frozenset({40001, 42001})
 PERMANENT_ERRCODES = frozenset(
     {
         40003,  # invalid openid (not a follower of this account)
+        40029,  # invalid wx.login code
+        40163,  # wx.login code already used
         40008,  # invalid message type
         43004,  # the user unfollowed the account
         43019,  # the user is on the account's blacklist
@@ -60,6 +62,9 @@ class WeChatGateway(Protocol):
 
     def access_token(self) -> str:
         """A currently valid access_token for the account."""
+
+    def code_to_session(self, code: str) -> dict[str, str]:
+        """Exchange a mini-program `wx.login` code for {"openid", "unionid"?, "session_key"} (`sns/jscode2session`)."""
 
 
 def api_error(errcode: int, errmsg: str) -> WeChatApiError:
@@ -204,6 +209,30 @@ class WeChatApi:
     def send_text(self, openid: str, text: str) -> None:
         """Send a customer-service text message (allowed within 48 hours of the user's last message)."""
         self._call("message/custom/send", {"touser": openid, "msgtype": "text", "text": {"content": text}})
+
+    def code_to_session(self, code: str) -> dict[str, str]:
+        """`sns/jscode2session` — beside, not under, `cgi-bin/` on the configured host."""
+        root = self.base_url.removesuffix("cgi-bin/")
+        params = {
+            "appid": self.appid,
+            "secret": self._client.secret,
+            "js_code": code,
+            "grant_type": "authorization_code",
+        }
+        try:
+            res = self._client._http.get(
+                f"{root}sns/jscode2session", params=params, timeout=self._client.timeout
+            )
+            res.raise_for_status()
+            result = res.json()
+        except requests.RequestException as exc:
+            raise WeChatUnavailable(f"jscode2session: {exc}") from exc
+        except ValueError as exc:
+            raise WeChatUnavailable(f"jscode2session answered no JSON: {exc}") from exc
+        errcode = int(result.get("errcode") or 0)
+        if errcode or not result.get("openid"):
+            raise api_error(errcode or -1, str(result.get("errmsg", "no openid")))
+        return {k: str(v) for k, v in result.items() if k in ("openid", "unionid", "session_key") and v}
 
     def _call(self, endpoint: str, data: dict[str, Any]) -> dict[str, Any]:
         """POST `data` to `endpoint`; on a rejected token refresh it once and retry once."""

@@ -1,11 +1,23 @@
-"""`/api/mp`: the mini-program's own JSON API (browsing so far). Errors are `{"error", "message"}` with a 4xx."""
+"""`/api/mp`: the mini-program's own JSON API — browse the FAQ, sign in, ask, history, rating.
+
+Errors are `{"error", "message"}` with a 4xx (503 when WeChat itself is unreachable). Views validate
+input and call into `bot`; the ask door goes through the same `Inbox` as the webhook.
+"""
 
 from __future__ import annotations
 
+import uuid
+
 from flask import Blueprint, Flask, current_app, jsonify, request
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from werkzeug.exceptions import HTTPException
 
+from bot import workers
 from bot.catalog import Catalog
+from bot.errors import WeChatError, WeChatRejected
+from bot.inbox import Inbound
+from handlers.db import get_session
+from models import Worker, as_utc, utcnow
 
 bp = Blueprint("api", __name__, url_prefix="/api/mp")
 MAX_QUERY_CHARS = 200
@@ -108,3 +120,150 @@ def faq_detail(faq_id: str):
         regional=entry.regional,
         citations=catalog.citations(entry),
     )
+
+
+TOKEN_MAX_AGE = 7 * 24 * 3600
+MAX_TEXT_CHARS = 500
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="workerlaw-mp-login")
+
+
+def _body(*fields: str) -> dict:
+    """The JSON object body, with exactly the named fields (no unknown ones)."""
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise ApiError(400, "invalid_body", "the body must be a JSON object")
+    if unknown := sorted(set(data) - set(fields)):
+        raise ApiError(400, "unknown_field", f"unknown field(s): {', '.join(unknown)}")
+    if missing := [f for f in fields if f not in data]:
+        raise ApiError(400, "missing_field", f"missing field(s): {', '.join(missing)}")
+    return data
+
+
+def _text(data: dict, name: str, limit: int) -> str:
+    value = data[name]
+    if not isinstance(value, str) or not value.strip():
+        raise ApiError(400, "invalid_field", f"{name} must be non-empty text")
+    if len(value) > limit:
+        raise ApiError(400, "field_too_long", f"{name} is limited to {limit} characters")
+    return value.strip()
+
+
+def _worker() -> Worker:
+    """The signed-in worker (Authorization: Bearer <token from /login>)."""
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer "):
+        raise ApiError(401, "unauthorized", "sign in first: POST /api/mp/login")
+    try:
+        worker_id = _serializer().loads(header[7:], max_age=TOKEN_MAX_AGE)["w"]
+    except SignatureExpired:
+        raise ApiError(401, "token_expired", "the sign-in has expired: sign in again") from None
+    except (BadSignature, KeyError, TypeError):
+        raise ApiError(401, "unauthorized", "the token is not valid") from None
+    worker = get_session().get(Worker, worker_id)
+    if worker is None:
+        raise ApiError(401, "unauthorized", "the token is not valid")
+    return worker
+
+
+@bp.post("/login")
+def login():
+    """Exchange a `wx.login` code for a signed token (the session_key never leaves the server)."""
+    code = _text(_body("code"), "code", 128)
+    gateway = current_app.extensions["workerlaw.wechat"]
+    if gateway is None:
+        raise ApiError(503, "wechat_not_configured", "WeChat sign-in is not configured on this server")
+    session = get_session()
+    try:
+        worker = workers.sign_in(session, gateway, code, now=utcnow())
+    except WeChatRejected:
+        raise ApiError(401, "invalid_code", "the wx.login code is invalid or already used") from None
+    except WeChatError:
+        raise ApiError(503, "wechat_unavailable", "WeChat did not answer; try again shortly") from None
+    session.commit()
+    token = _serializer().dumps({"w": worker.id})
+    return jsonify(token=token, expires_in=TOKEN_MAX_AGE)
+
+
+@bp.post("/ask")
+def ask():
+    """A question through the same engine, conversation and 人次 rules as the webhook."""
+    text = _text(_body("text"), "text", MAX_TEXT_CHARS)
+    worker = _worker()
+    session = get_session()
+    now = utcnow()
+    msg = Inbound(
+        channel=worker.channel,
+        openid=worker.openid,
+        msg_type="text",
+        dedup_key=f"api|{uuid.uuid4().hex}",
+        created_at=now,
+        content=text,
+    )
+    handled = current_app.extensions["workerlaw.inbox"].handle(session, msg, now=now)
+    session.commit()
+    options = (worker.conversation or {}).get("options", [])
+    return jsonify(
+        reply=handled.reply,
+        consultation_id=handled.consultation_id,
+        needs_lawyer=handled.needs_lawyer,
+        options=[{"number": i, "faq_id": o["faq_id"], "title": o["title"]} for i, o in enumerate(options, 1)],
+    )
+
+
+def _consultation_json(item) -> dict:
+    return {
+        "id": item.id,
+        "channel": item.channel,
+        "category": item.category,
+        "resolution": item.resolution,
+        "opened_at": as_utc(item.opened_at).isoformat(),
+        "closed_at": as_utc(item.closed_at).isoformat() if item.closed_at else None,
+        "rating": item.rating,
+    }
+
+
+@bp.get("/consultations")
+def my_consultations():
+    """My consultations on every channel, newest first."""
+    _only()
+    worker = _worker()
+    return jsonify(items=[_consultation_json(c) for c in workers.history(get_session(), worker)])
+
+
+def _mine(consultation_id: int):
+    item = workers.consultation(get_session(), _worker(), consultation_id)
+    if item is None:
+        raise ApiError(404, "not_found", f"no consultation {consultation_id} of yours")
+    return item
+
+
+@bp.get("/consultations/<int:consultation_id>")
+def consultation_detail(consultation_id: int):
+    """One consultation with its transcript (the worker's messages and every reply)."""
+    _only()
+    item = _mine(consultation_id)
+    messages = [
+        {
+            "from": "worker" if m.direction == "in" else "service",
+            "type": m.msg_type,
+            "text": m.content,
+            "at": as_utc(m.created_at).isoformat(),
+        }
+        for m in workers.transcript(get_session(), item)
+    ]
+    return jsonify(**_consultation_json(item), messages=messages)
+
+
+@bp.post("/consultations/<int:consultation_id>/rating")
+def rate(consultation_id: int):
+    """Rate the help received, 1 to 5 stars."""
+    stars = _body("stars")["stars"]
+    if not isinstance(stars, int) or isinstance(stars, bool) or not 1 <= stars <= 5:
+        raise ApiError(400, "invalid_field", "stars must be a whole number from 1 to 5")
+    item = _mine(consultation_id)
+    workers.rate(item, stars, now=utcnow())
+    get_session().commit()
+    return jsonify(_consultation_json(item))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, String, text
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.db import Model, utcnow
@@ -39,3 +39,5 @@ class Consultation(Model):
     last_activity_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     close_reason: Mapped[str | None] = mapped_column(String(16))
+    rating: Mapped[int | None] = mapped_column(CheckConstraint("rating BETWEEN 1 AND 5", name="rating"))
+    rated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -116,6 +116,15 @@ class WeChatStandIn:
             self._valid = {token}
             return 200, {"access_token": token, "expires_in": self.expires_in}
 
+    def jscode2session(self, query: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        """A `wx.login` code -> openid (and unionid); the code "bad" is refused as WeChat does (40029)."""
+        if query.get("appid") != self.appid or query.get("secret") != self.secret:
+            return 200, {"errcode": 40013, "errmsg": "invalid appid"}
+        code = query.get("js_code", "")
+        if not code or code == "bad":
+            return 200, {"errcode": 40029, "errmsg": "invalid code"}
+        return 200, {"openid": f"o-{code}", "unionid": f"u-{code}", "session_key": "secret-session-key"}
+
     def send(self, query: dict[str, str], raw: bytes) -> tuple[int, dict[str, Any]]:
         """`message/custom/send`: apply the next fault, check the token, keep the message."""
         with self._lock:
@@ -160,6 +169,8 @@ class WeChatStandIn:
                     self._answer(*standin.stable_token(json.loads(raw)))
                 elif (method, endpoint) == ("GET", "token"):
                     self._answer(*standin.token(query))
+                elif (method, endpoint) == ("GET", "/sns/jscode2session"):
+                    self._answer(*standin.jscode2session(query))
                 elif (method, endpoint) == ("POST", "message/custom/send"):
                     self._answer(*standin.send(query, raw))
                 else:
@@ -203,3 +214,6 @@ class RecordingGateway:
 
     def access_token(self) -> str:
         return "fake-token"
+
+    def code_to_session(self, code: str) -> dict[str, str]:
+        return {"openid": f"o-{code}", "unionid": f"u-{code}", "session_key": "fake"}

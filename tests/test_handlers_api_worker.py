@@ -1,0 +1,134 @@
+"""`/api/mp` for a signed-in worker: sign-in through WeChat's jscode2session (a real local stand-in),
+ask through the same engine and 人次 rules as the webhook, history, transcript, rating; errors as JSON."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from app import create_app
+from models import Consultation, Worker
+from tests import wechat_helpers as wx
+
+
+@pytest.fixture
+def api(database_url, clock, standin):
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "t",
+            "DATABASE_URL": database_url,
+            "CLOCK": clock,
+            "WECHAT_TOKEN": wx.TOKEN,
+            "WECHAT_APPID": standin.appid,
+            "WECHAT_APPSECRET": standin.secret,
+            "WECHAT_API_BASE_URL": standin.base_url,
+        }
+    )
+    yield app
+    app.extensions["workerlaw.db"].dispose()
+
+
+def sign_in(client, code="abc"):
+    res = client.post("/api/mp/login", json={"code": code})
+    assert res.status_code == 200, res.get_json()
+    return {"Authorization": f"Bearer {res.get_json()['token']}"}
+
+
+def test_sign_in_returns_a_token_and_never_the_session_key(api, standin):
+    res = api.test_client().post("/api/mp/login", json={"code": "abc"})
+    body = res.get_json()
+    assert res.status_code == 200 and body["token"] and body["expires_in"] > 0
+    assert "secret-session-key" not in res.get_data(as_text=True)
+    assert standin.hits["/sns/jscode2session"] == 1
+
+
+def test_ask_answers_and_counts_one_consultation_like_the_webhook(api):
+    client = api.test_client()
+    headers = sign_in(client)
+    first = client.post(
+        "/api/mp/ask", json={"text": "没签劳动合同能要二倍工资吗"}, headers=headers
+    ).get_json()
+    assert first["reply"] and first["consultation_id"]
+    second = client.post("/api/mp/ask", json={"text": "详细"}, headers=headers).get_json()
+    assert second["consultation_id"] == first["consultation_id"]
+    with api.extensions["workerlaw.sessions"]() as s:
+        assert s.scalar(select(func.count()).select_from(Consultation)) == 1
+
+
+def test_history_transcript_and_rating(api):
+    client = api.test_client()
+    headers = sign_in(client)
+    cid = client.post("/api/mp/ask", json={"text": "工伤认定要多长时间"}, headers=headers).get_json()[
+        "consultation_id"
+    ]
+    items = client.get("/api/mp/consultations", headers=headers).get_json()["items"]
+    assert [i["id"] for i in items] == [cid]
+    detail = client.get(f"/api/mp/consultations/{cid}", headers=headers).get_json()
+    assert [m["from"] for m in detail["messages"]] == ["worker", "service"]
+    assert detail["messages"][0]["text"] == "工伤认定要多长时间"
+    rated = client.post(f"/api/mp/consultations/{cid}/rating", json={"stars": 5}, headers=headers).get_json()
+    assert rated["rating"] == 5
+
+
+def test_another_workers_consultation_is_not_found(api):
+    client = api.test_client()
+    mine = sign_in(client, "alice")
+    cid = client.post("/api/mp/ask", json={"text": "加班费怎么算"}, headers=mine).get_json()[
+        "consultation_id"
+    ]
+    other = sign_in(client, "bob")
+    assert client.get(f"/api/mp/consultations/{cid}", headers=other).status_code == 404
+    assert (
+        client.post(f"/api/mp/consultations/{cid}/rating", json={"stars": 1}, headers=other).status_code
+        == 404
+    )
+
+
+def test_the_same_unionid_on_the_official_account_is_the_same_person(api):
+    client = api.test_client()
+    client.post(
+        "/wechat",
+        query_string=wx.signed_query(),
+        data=wx.text_xml("工伤怎么认定", openid="oOA", msg_id=9),
+        content_type="text/xml",
+    )
+    with api.extensions["workerlaw.sessions"]() as s:
+        s.scalars(select(Worker).where(Worker.openid == "oOA")).one().unionid = "u-carol"
+        s.commit()
+    items = client.get("/api/mp/consultations", headers=sign_in(client, "carol")).get_json()["items"]
+    assert len(items) == 1 and items[0]["channel"] == "oa"
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "payload", "status", "code"),
+    [
+        ("post", "/api/mp/login", {"code": "bad"}, 401, "invalid_code"),
+        ("post", "/api/mp/login", {"code": ""}, 400, "invalid_field"),
+        ("post", "/api/mp/login", {"code": "x", "extra": 1}, 400, "unknown_field"),
+        ("post", "/api/mp/login", [1, 2], 400, "invalid_body"),
+        ("post", "/api/mp/ask", {"text": "工伤"}, 401, "unauthorized"),
+        ("get", "/api/mp/consultations", None, 401, "unauthorized"),
+    ],
+)
+def test_bad_requests_get_json_errors(api, method, url, payload, status, code):
+    client = api.test_client()
+    res = getattr(client, method)(url, json=payload) if payload is not None else getattr(client, method)(url)
+    assert res.status_code == status and res.get_json()["error"] == code
+
+
+def test_signed_in_input_is_validated(api):
+    client = api.test_client()
+    headers = sign_in(client)
+    assert (
+        client.post("/api/mp/ask", json={"text": "工" * 501}, headers=headers).get_json()["error"]
+        == "field_too_long"
+    )
+    assert (
+        client.post("/api/mp/ask", json={"text": 5}, headers=headers).get_json()["error"] == "invalid_field"
+    )
+    assert (
+        client.post("/api/mp/consultations/1/rating", json={"stars": 6}, headers=headers).status_code == 400
+    )
+    bad = {"Authorization": "Bearer forged.token.value"}
+    assert client.get("/api/mp/consultations", headers=bad).get_json()["error"] == "unauthorized"
