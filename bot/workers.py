@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from bot.sql import add_or_get
 from bot.wechat import WeChatGateway
-from models import MINI_PROGRAM, Consultation, Message, Worker
+from models import MINI_PROGRAM, Consultation, Message, OutboxMessage, Worker
 
 
 def sign_in(session: Session, gateway: WeChatGateway, code: str, *, now: datetime) -> Worker:
@@ -69,3 +69,38 @@ def rate(item: Consultation, stars: int, *, now: datetime) -> None:
     """Record the worker's 1–5 rating of the help (a later rating replaces an earlier one)."""
     item.rating = stars
     item.rated_at = now
+
+
+def accept_privacy(worker: Worker, version: str, *, now: datetime) -> None:
+    """Record that the worker accepted the privacy notice of `version`."""
+    worker.privacy_version = version
+    worker.privacy_accepted_at = now
+
+
+def erase(session: Session, worker: Worker, *, now: datetime) -> int:
+    """Erase a person's personal data and message texts (PIPL); returns how many messages were blanked.
+
+    Every worker row of the person (same unionid) loses its openid, unionid and conversation; their
+    messages lose text and media ids; replies not yet sent are dropped. Consultation rows stay, so the
+    anonymous counts (人次, by channel, type, region) in the union's reports do not change.
+    """
+    rows = [worker]
+    if worker.unionid:
+        rows = list(session.scalars(select(Worker).where(Worker.unionid == worker.unionid)))
+    openids = [(w.channel, w.openid) for w in rows]
+    blanked = 0
+    for row in rows:
+        for message in session.scalars(select(Message).where(Message.worker_id == row.id)):
+            message.content = message.reply = message.media_id = None
+            blanked += 1
+        row.openid = f"erased:{row.id}"
+        row.unionid = row.conversation = row.privacy_version = row.privacy_accepted_at = None
+        row.station_code = None
+        row.erased_at = now
+    for channel, openid in openids:
+        for queued in session.scalars(
+            select(OutboxMessage).where(OutboxMessage.channel == channel, OutboxMessage.openid == openid)
+        ):
+            session.delete(queued)
+    session.flush()
+    return blanked

@@ -163,7 +163,7 @@ def _worker() -> Worker:
     except (BadSignature, KeyError, TypeError):
         raise ApiError(401, "unauthorized", "the token is not valid") from None
     worker = get_session().get(Worker, worker_id)
-    if worker is None:
+    if worker is None or worker.erased_at is not None:
         raise ApiError(401, "unauthorized", "the token is not valid")
     return worker
 
@@ -192,6 +192,8 @@ def ask():
     """A question through the same engine, conversation and 人次 rules as the webhook."""
     text = _text(_body("text"), "text", MAX_TEXT_CHARS)
     worker = _worker()
+    if worker.privacy_version != _privacy()[0]:
+        raise ApiError(403, "privacy_not_accepted", "please read and accept the privacy notice first")
     session = get_session()
     now = utcnow()
     msg = Inbound(
@@ -267,3 +269,39 @@ def rate(consultation_id: int):
     workers.rate(item, stars, now=utcnow())
     get_session().commit()
     return jsonify(_consultation_json(item))
+
+
+def _privacy() -> tuple[str, str]:
+    replies = current_app.extensions["workerlaw.engine"].kb.replies
+    return str(replies["privacy_version"]), replies["privacy_notice"]
+
+
+@bp.get("/privacy")
+def privacy_notice():
+    """The privacy notice a worker accepts before the first question."""
+    _only()
+    version, text = _privacy()
+    return jsonify(version=version, text=text)
+
+
+@bp.post("/privacy")
+def privacy_accept():
+    """Accept the current privacy notice (stored with its version and time)."""
+    version = _text(_body("version"), "version", 16)
+    current, _ = _privacy()
+    if version != current:
+        raise ApiError(409, "privacy_outdated", f"the current notice is version {current}; read it again")
+    worker = _worker()
+    workers.accept_privacy(worker, version, now=utcnow())
+    get_session().commit()
+    return jsonify(version=version, accepted_at=as_utc(worker.privacy_accepted_at).isoformat())
+
+
+@bp.delete("/me")
+def erase_me():
+    """Erase my personal data and message texts; the anonymous counts stay in the reports."""
+    worker = _worker()
+    session = get_session()
+    blanked = workers.erase(session, worker, now=utcnow())
+    session.commit()
+    return jsonify(erased=True, messages_blanked=blanked)

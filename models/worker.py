@@ -30,3 +30,6 @@ class Worker(Model):
     first_contact_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_message_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     conversation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    privacy_version: Mapped[str | None] = mapped_column(String(16))
+    privacy_accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -29,10 +29,14 @@ def api(database_url, clock, standin):
     app.extensions["workerlaw.db"].dispose()
 
 
-def sign_in(client, code="abc"):
+def sign_in(client, code="abc", *, accept=True):
     res = client.post("/api/mp/login", json={"code": code})
     assert res.status_code == 200, res.get_json()
-    return {"Authorization": f"Bearer {res.get_json()['token']}"}
+    headers = {"Authorization": f"Bearer {res.get_json()['token']}"}
+    if accept:
+        version = client.get("/api/mp/privacy").get_json()["version"]
+        assert client.post("/api/mp/privacy", json={"version": version}, headers=headers).status_code == 200
+    return headers
 
 
 def test_sign_in_returns_a_token_and_never_the_session_key(api, standin):
@@ -132,3 +136,37 @@ def test_signed_in_input_is_validated(api):
     )
     bad = {"Authorization": "Bearer forged.token.value"}
     assert client.get("/api/mp/consultations", headers=bad).get_json()["error"] == "unauthorized"
+
+
+def test_the_privacy_notice_must_be_accepted_before_the_first_question(api):
+    client = api.test_client()
+    headers = sign_in(client, "dave", accept=False)
+    notice = client.get("/api/mp/privacy").get_json()
+    assert "隐私" in notice["text"] and notice["version"]
+    assert (
+        client.post("/api/mp/ask", json={"text": "工伤"}, headers=headers).get_json()["error"]
+        == "privacy_not_accepted"
+    )
+    old = client.post("/api/mp/privacy", json={"version": "1999-01"}, headers=headers)
+    assert old.status_code == 409 and old.get_json()["error"] == "privacy_outdated"
+    client.post("/api/mp/privacy", json={"version": notice["version"]}, headers=headers)
+    with api.extensions["workerlaw.sessions"]() as s:
+        worker = s.scalars(select(Worker).where(Worker.openid == "o-dave")).one()
+        assert worker.privacy_version == notice["version"] and worker.privacy_accepted_at is not None
+    assert client.post("/api/mp/ask", json={"text": "工伤怎么认定"}, headers=headers).status_code == 200
+
+
+def test_erasing_me_blanks_texts_and_identity_but_keeps_the_counts(api):
+    from models import Message
+
+    client = api.test_client()
+    headers = sign_in(client, "erin")
+    client.post("/api/mp/ask", json={"text": "我的手机号13800138000，老板欠薪怎么办"}, headers=headers)
+    res = client.delete("/api/mp/me", headers=headers)
+    assert res.status_code == 200 and res.get_json()["messages_blanked"] == 2
+    with api.extensions["workerlaw.sessions"]() as s:
+        assert s.scalar(select(func.count()).select_from(Consultation)) == 1  # the 人次 still counts
+        assert all(m.content is None and m.reply is None for m in s.scalars(select(Message)))
+        worker = s.scalars(select(Worker)).one()
+        assert worker.openid.startswith("erased:") and worker.unionid is None and worker.erased_at
+    assert client.get("/api/mp/consultations", headers=headers).status_code == 401
