@@ -17,6 +17,7 @@ from bot.catalog import Catalog
 from bot.errors import WeChatError, WeChatRejected
 from bot.inbox import Inbound
 from handlers.db import get_session
+from handlers.openapi import SPEC
 from models import Worker, as_utc, utcnow
 
 bp = Blueprint("api", __name__, url_prefix="/api/mp")
@@ -191,7 +192,10 @@ def login():
 def ask():
     """A question through the same engine, conversation and 人次 rules as the webhook."""
     text = _text(_body("text"), "text", MAX_TEXT_CHARS)
-    worker = _worker()
+    return _ask(_worker(), text)
+
+
+def _ask(worker: Worker, text: str):
     if worker.privacy_version != _privacy()[0]:
         raise ApiError(403, "privacy_not_accepted", "please read and accept the privacy notice first")
     session = get_session()
@@ -305,3 +309,19 @@ def erase_me():
     blanked = workers.erase(session, worker, now=utcnow())
     session.commit()
     return jsonify(erased=True, messages_blanked=blanked)
+
+
+@bp.post("/consultations/<int:consultation_id>/messages")
+def add_message(consultation_id: int):
+    """A follow-up in one of my open consultations (through the same Inbox as any question)."""
+    text = _text(_body("text"), "text", MAX_TEXT_CHARS)
+    item = _mine(consultation_id)
+    if item.closed_at is not None:
+        raise ApiError(409, "consultation_closed", "this consultation is closed; ask a new question instead")
+    return _ask(_worker(), text)
+
+
+@bp.get("/openapi.json")
+def openapi():
+    """The API's OpenAPI document."""
+    return jsonify(SPEC)

@@ -170,3 +170,16 @@ def test_erasing_me_blanks_texts_and_identity_but_keeps_the_counts(api):
         worker = s.scalars(select(Worker)).one()
         assert worker.openid.startswith("erased:") and worker.unionid is None and worker.erased_at
     assert client.get("/api/mp/consultations", headers=headers).status_code == 401
+
+
+def test_a_follow_up_joins_an_open_consultation_and_a_closed_one_refuses(api):
+    client = api.test_client()
+    headers = sign_in(client, "fay")
+    cid = client.post("/api/mp/ask", json={"text": "加班费怎么算"}, headers=headers).get_json()[
+        "consultation_id"
+    ]
+    more = client.post(f"/api/mp/consultations/{cid}/messages", json={"text": "周末加班呢"}, headers=headers)
+    assert more.status_code == 200 and more.get_json()["consultation_id"] == cid
+    client.post("/api/mp/ask", json={"text": "结束"}, headers=headers)
+    closed = client.post(f"/api/mp/consultations/{cid}/messages", json={"text": "还有问题"}, headers=headers)
+    assert closed.status_code == 409 and closed.get_json()["error"] == "consultation_closed"

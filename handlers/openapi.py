@@ -1,0 +1,142 @@
+"""The OpenAPI 3 document of `/api/mp`, served at `/api/mp/openapi.json`; a test keeps it in step with
+the routes (every route documented, nothing documented that does not exist)."""
+
+from __future__ import annotations
+
+ERROR = {"$ref": "#/components/schemas/Error"}
+BEARER = [{"bearer": []}]
+
+
+def _json(schema: dict) -> dict:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict:
+    return {str(c): {"description": "error", **_json(ERROR)} for c in codes}
+
+
+def _body(properties: dict, required: list[str]) -> dict:
+    return {
+        "required": True,
+        **_json(
+            {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
+        ),
+    }
+
+
+TEXT = {"type": "string", "minLength": 1, "maxLength": 500}
+OK = {"200": {"description": "ok", **_json({"type": "object"})}}
+
+SPEC: dict = {
+    "openapi": "3.0.3",
+    "info": {"title": "workerlaw mini-program API", "version": "1"},
+    "components": {
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        "schemas": {
+            "Error": {
+                "type": "object",
+                "required": ["error", "message"],
+                "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
+            }
+        },
+    },
+    "paths": {
+        "/api/mp/openapi.json": {"get": {"summary": "This document", "responses": OK}},
+        "/api/mp/topics": {
+            "get": {"summary": "Topics with short descriptions", "responses": {**OK, **_errors(400)}}
+        },
+        "/api/mp/faq": {
+            "get": {
+                "summary": "FAQ entries of a topic or matching q (through the engine), paginated",
+                "parameters": [
+                    {"name": "category", "in": "query", "schema": {"type": "string"}},
+                    {"name": "q", "in": "query", "schema": {"type": "string", "maxLength": 200}},
+                    {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+                    {
+                        "name": "per_page",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 50},
+                    },
+                ],
+                "responses": {**OK, **_errors(400)},
+            }
+        },
+        "/api/mp/faq/{faq_id}": {
+            "get": {
+                "summary": "One entry with the text of every article it cites",
+                "parameters": [
+                    {"name": "faq_id", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {**OK, **_errors(400, 404)},
+            }
+        },
+        "/api/mp/login": {
+            "post": {
+                "summary": "Exchange a wx.login code for a signed token",
+                "requestBody": _body(
+                    {"code": {"type": "string", "minLength": 1, "maxLength": 128}}, ["code"]
+                ),
+                "responses": {**OK, **_errors(400, 401, 503)},
+            }
+        },
+        "/api/mp/privacy": {
+            "get": {"summary": "The privacy notice and its version", "responses": OK},
+            "post": {
+                "summary": "Accept the privacy notice",
+                "security": BEARER,
+                "requestBody": _body({"version": {"type": "string"}}, ["version"]),
+                "responses": {**OK, **_errors(400, 401, 409)},
+            },
+        },
+        "/api/mp/ask": {
+            "post": {
+                "summary": "Ask a question (answer, numbered choices, or the on-duty lawyer)",
+                "security": BEARER,
+                "requestBody": _body({"text": TEXT}, ["text"]),
+                "responses": {**OK, **_errors(400, 401, 403)},
+            }
+        },
+        "/api/mp/consultations": {
+            "get": {"summary": "My consultations", "security": BEARER, "responses": {**OK, **_errors(401)}}
+        },
+        "/api/mp/consultations/{consultation_id}": {
+            "get": {
+                "summary": "One consultation with its transcript",
+                "security": BEARER,
+                "parameters": [
+                    {"name": "consultation_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+                ],
+                "responses": {**OK, **_errors(401, 404)},
+            }
+        },
+        "/api/mp/consultations/{consultation_id}/messages": {
+            "post": {
+                "summary": "A follow-up in an open consultation",
+                "security": BEARER,
+                "parameters": [
+                    {"name": "consultation_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+                ],
+                "requestBody": _body({"text": TEXT}, ["text"]),
+                "responses": {**OK, **_errors(400, 401, 403, 404, 409)},
+            }
+        },
+        "/api/mp/consultations/{consultation_id}/rating": {
+            "post": {
+                "summary": "Rate the help, 1 to 5 stars",
+                "security": BEARER,
+                "parameters": [
+                    {"name": "consultation_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+                ],
+                "requestBody": _body({"stars": {"type": "integer", "minimum": 1, "maximum": 5}}, ["stars"]),
+                "responses": {**OK, **_errors(400, 401, 404)},
+            }
+        },
+        "/api/mp/me": {
+            "delete": {
+                "summary": "Erase my personal data and message texts",
+                "security": BEARER,
+                "responses": {**OK, **_errors(401)},
+            }
+        },
+    },
+}
