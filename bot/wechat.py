@@ -73,6 +73,22 @@ def api_error(errcode: int, errmsg: str) -> WeChatApiError:
     return cls(errcode, errmsg)
 
 
+def _exchange(send: Callable[[], requests.Response], what: str) -> dict[str, Any]:
+    """One HTTP exchange with WeChat that must answer a JSON object; transport failures become
+    `WeChatUnavailable` (errcodes are the caller's to judge)."""
+    try:
+        res = send()
+        res.raise_for_status()
+        result = res.json()
+    except requests.RequestException as exc:
+        raise WeChatUnavailable(f"{what}: {exc}") from exc
+    except ValueError as exc:
+        raise WeChatUnavailable(f"{what} answered no JSON: {exc}") from exc
+    if not isinstance(result, dict):
+        raise WeChatUnavailable(f"{what} answered no JSON object")
+    return result
+
+
 class _Client(WeChatClient):
     """wechatpy's client with the host configurable and the token supplied by our database store."""
 
@@ -104,14 +120,10 @@ class _Client(WeChatClient):
             "secret": self.secret,
             "force_refresh": force,
         }
-        try:
-            res = self._http.post(f"{self.API_BASE_URL}stable_token", json=payload, timeout=self.timeout)
-            res.raise_for_status()
-            result = res.json()
-        except requests.RequestException as exc:
-            raise WeChatUnavailable(f"stable_token: {exc}") from exc
-        except ValueError as exc:
-            raise WeChatUnavailable(f"stable_token answered no JSON: {exc}") from exc
+        result = _exchange(
+            lambda: self._http.post(f"{self.API_BASE_URL}stable_token", json=payload, timeout=self.timeout),
+            "stable_token",
+        )
         errcode = int(result.get("errcode") or 0)
         if errcode:
             raise WeChatTokenError(errcode, str(result.get("errmsg", "")))
@@ -219,16 +231,12 @@ class WeChatApi:
             "js_code": code,
             "grant_type": "authorization_code",
         }
-        try:
-            res = self._client._http.get(
+        result = _exchange(
+            lambda: self._client._http.get(
                 f"{root}sns/jscode2session", params=params, timeout=self._client.timeout
-            )
-            res.raise_for_status()
-            result = res.json()
-        except requests.RequestException as exc:
-            raise WeChatUnavailable(f"jscode2session: {exc}") from exc
-        except ValueError as exc:
-            raise WeChatUnavailable(f"jscode2session answered no JSON: {exc}") from exc
+            ),
+            "jscode2session",
+        )
         errcode = int(result.get("errcode") or 0)
         if errcode or not result.get("openid"):
             raise api_error(errcode or -1, str(result.get("errmsg", "no openid")))

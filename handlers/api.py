@@ -89,7 +89,7 @@ def faq_list():
     _only("category", "q", "page", "per_page")
     catalog = _catalog()
     category = request.args.get("category") or None
-    if category and category not in {t["key"] for t in catalog.topics()}:
+    if category and category not in catalog.kb.labour_categories:
         raise ApiError(400, "unknown_category", f"no topic called {category!r}")
     query = (request.args.get("q") or "").strip() or None
     if query and len(query) > MAX_QUERY_CHARS:
@@ -239,8 +239,8 @@ def my_consultations():
     return jsonify(items=[_consultation_json(c) for c in workers.history(get_session(), worker)])
 
 
-def _mine(consultation_id: int):
-    item = workers.consultation(get_session(), _worker(), consultation_id)
+def _mine(consultation_id: int, worker: Worker | None = None):
+    item = workers.consultation(get_session(), worker or _worker(), consultation_id)
     if item is None:
         raise ApiError(404, "not_found", f"no consultation {consultation_id} of yours")
     return item
@@ -315,10 +315,11 @@ def erase_me():
 def add_message(consultation_id: int):
     """A follow-up in one of my open consultations (through the same Inbox as any question)."""
     text = _text(_body("text"), "text", MAX_TEXT_CHARS)
-    item = _mine(consultation_id)
+    worker = _worker()
+    item = _mine(consultation_id, worker)
     if item.closed_at is not None:
         raise ApiError(409, "consultation_closed", "this consultation is closed; ask a new question instead")
-    return _ask(_worker(), text)
+    return _ask(worker, text)
 
 
 @bp.get("/openapi.json")
