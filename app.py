@@ -20,6 +20,7 @@ import scheduler.runner
 from bot.conversation import Responder
 from bot.engine import Engine
 from bot.inbox import Inbox
+from bot.notify import ReplyTemplate
 from bot.wechat import WeChatApi
 from bot.wechat_push import MAX_BODY_BYTES, Keys
 from models import make_engine, make_sessionmaker
@@ -37,6 +38,13 @@ DEFAULTS: dict[str, Any] = {
     "WECHAT_API_BASE_URL": "https://api.weixin.qq.com/cgi-bin/",
     "WECHAT_MP_ORIGINAL_ID": "",  # the mini-program's gh_ id: its pushes are answered through the API
     "WECHAT_MAX_CLOCK_SKEW": 300,  # seconds a push's timestamp may differ from our clock
+    "WECHAT_REPLY_TEMPLATE_ID": "",  # the mini-program's subscription template telling a reply waits
+    "WECHAT_REPLY_TEMPLATE_FIELDS": "thing1=title,time2=time,thing3=hint",
+    "WECHAT_REPLY_TEMPLATE_PAGE": "pages/history/index",
+    "WECHAT_OAUTH_APPID": "",  # the official account whose web OAuth signs workers in on the mobile page
+    "WECHAT_OAUTH_APPSECRET": "",
+    "WECHAT_OAUTH_AUTHORIZE_URL": "https://open.weixin.qq.com/connect/oauth2/authorize",
+    "PUBLIC_BASE_URL": "",  # e.g. https://law.example.org (behind a proxy); empty: from the request
     "CONSULTATION_IDLE_MINUTES": 30,
     "PASSIVE_REPLY_LIMIT": 2048,  # bytes: WeChat's limit for a passive text reply
 }
@@ -60,7 +68,8 @@ def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
     if not app.config["DATABASE_URL"]:
         app.config["DATABASE_URL"] = f"sqlite:///{Path(app.instance_path) / 'workerlaw.db'}"
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
-    if app.config["WECHAT_APPSECRET"] and app.config["SECRET_KEY"] == "dev" and not app.config.get("TESTING"):
+    secrets_set = app.config["WECHAT_APPSECRET"] or app.config["WECHAT_OAUTH_APPSECRET"]
+    if secrets_set and app.config["SECRET_KEY"] == "dev" and not app.config.get("TESTING"):
         raise ConfigurationError("WeChat credentials are set but SECRET_KEY is still the development default")
 
 
@@ -102,6 +111,14 @@ def init_wechat(app: Flask, gateway: Any) -> None:
             base_url=app.config["WECHAT_API_BASE_URL"],
         )
     app.extensions["workerlaw.wechat"] = gateway
+    try:
+        app.extensions["workerlaw.reply_template"] = ReplyTemplate.parse(
+            app.config["WECHAT_REPLY_TEMPLATE_ID"],
+            app.config["WECHAT_REPLY_TEMPLATE_FIELDS"],
+            app.config["WECHAT_REPLY_TEMPLATE_PAGE"],
+        )
+    except ValueError as exc:
+        raise ConfigurationError(f"WECHAT_REPLY_TEMPLATE_FIELDS: {exc}") from exc
 
 
 def create_app(test_config: dict[str, Any] | None = None, *, wechat: Any = None) -> Flask:

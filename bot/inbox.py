@@ -22,7 +22,7 @@ from bot.conversation import Reply, Responder, State
 from bot.engine import ANSWER, CLARIFY, ESCALATE, URGENT, Option
 from bot.passive import fit
 from bot.sql import add_or_get
-from models import INBOUND, OUTBOUND, Message, Worker
+from models import BOT, INBOUND, OUTBOUND, Message, Worker
 
 STATION_SCENE_PREFIX = "qrscene_"
 END_WORDS = frozenset({"结束", "结束咨询", "再见", "拜拜"})
@@ -123,6 +123,7 @@ class Inbox:
                     channel=msg.channel,
                     dedup_key=f"reply|{msg.dedup_key}",
                     direction=OUTBOUND,
+                    author=BOT,
                     worker_id=worker.id,
                     consultation_id=handled.consultation_id,
                     msg_type="text",

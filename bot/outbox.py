@@ -17,8 +17,9 @@ same recipient is pending or being sent.
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, exists, or_, select, update
@@ -48,8 +49,12 @@ def enqueue(
     text: str,
     dedup_key: str,
     now: datetime | None = None,
+    kind: str = "text",
 ) -> OutboxMessage:
-    """Queue a text message, or return the one already queued under `dedup_key` (left unchanged).
+    """Queue a message, or return the one already queued under `dedup_key` (left unchanged).
+
+    `kind` "text" sends `text` as a customer-service message; "subscribe" sends a one-time
+    subscription message, `text` then being its JSON {"template_id", "data", "page"}.
 
     Flushes but does not commit: the message is sent only if the caller's transaction commits.
     """
@@ -57,7 +62,7 @@ def enqueue(
     values = {
         "channel": channel,
         "openid": openid,
-        "kind": "text",
+        "kind": kind,
         "content": text,
         "dedup_key": dedup_key,
         "status": OutboxStatus.PENDING,
@@ -194,11 +199,11 @@ def _deliver(
         log.warning("outbox %s: claim taken over before sending; skipped", message.id)
         return 0
     status, error, retry_at = OutboxStatus.SENT, None, None
-    if message.kind != "text":
+    if message.kind not in SENDERS:
         status, error = OutboxStatus.FAILED, f"unknown message kind {message.kind!r}"
     else:
         try:
-            gateway.send_text(message.openid, message.content)
+            SENDERS[message.kind](gateway, message)
         except WeChatRejected as exc:
             log.warning("outbox %s: rejected by WeChat for good: %s", message.id, exc)
             status, error = OutboxStatus.FAILED, str(exc)
@@ -213,6 +218,17 @@ def _deliver(
         session_factory, message, worker_id=worker_id, now=now, status=status, error=error, retry_at=retry_at
     )
     return 1 if status is OutboxStatus.SENT else 0
+
+
+def _send_subscribe(gateway: WeChatGateway, message: OutboxMessage) -> None:
+    body = json.loads(message.content)
+    gateway.send_subscribe(message.openid, body["template_id"], body["data"], body.get("page"))
+
+
+SENDERS: dict[str, Callable[[WeChatGateway, OutboxMessage], None]] = {
+    "text": lambda gateway, message: gateway.send_text(message.openid, message.content),
+    "subscribe": _send_subscribe,
+}
 
 
 def _owned(message: OutboxMessage, worker_id: str, now: datetime) -> ColumnElement[bool]:

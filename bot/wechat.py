@@ -1,4 +1,4 @@
-"""The WeChat gateway: the two API calls the service makes, and the real one built on wechatpy.
+"""The WeChat gateway: the API calls the service makes, and the real one built on wechatpy.
 
 `WeChatGateway` is what the rest of the code depends on (tests pass a recording fake). `WeChatApi`
 talks to WeChat through wechatpy's `WeChatClient`, with the API host configurable (a local stand-in
@@ -41,11 +41,13 @@ TOKEN_REJECTED_ERRCODES = frozenset({40001, 42001})
 PERMANENT_ERRCODES = frozenset(
     {
         40003,  # invalid openid (not a follower of this account)
-        40029,  # invalid wx.login code
+        40029,  # invalid wx.login code or web OAuth code
+        40037,  # invalid subscription template id
         40163,  # wx.login code already used
         40008,  # invalid message type
         43004,  # the user unfollowed the account
         43019,  # the user is on the account's blacklist
+        43101,  # the user has not granted (or has used up) this subscription
         45002,  # content too long
         45015,  # outside the 48 hours after the user's last message: customer-service messages refused
         45047,  # too many customer-service messages since the user's last message
@@ -59,6 +61,9 @@ class WeChatGateway(Protocol):
 
     def send_text(self, openid: str, text: str) -> None:
         """Send `text` to `openid` as a customer-service message (`message/custom/send`)."""
+
+    def send_subscribe(self, openid: str, template_id: str, data: dict[str, Any], page: str | None) -> None:
+        """Send a one-time subscription message (`message/subscribe/send`), valid beyond 48 hours."""
 
     def access_token(self) -> str:
         """A currently valid access_token for the account."""
@@ -222,6 +227,17 @@ class WeChatApi:
         """Send a customer-service text message (allowed within 48 hours of the user's last message)."""
         self._call("message/custom/send", {"touser": openid, "msgtype": "text", "text": {"content": text}})
 
+    def send_subscribe(self, openid: str, template_id: str, data: dict[str, Any], page: str | None) -> None:
+        """Send a one-time subscription message; `data` is {field: value} of the template's fields."""
+        body: dict[str, Any] = {
+            "touser": openid,
+            "template_id": template_id,
+            "data": {name: {"value": value} for name, value in data.items()},
+        }
+        if page:
+            body["page"] = page
+        self._call("message/subscribe/send", body)
+
     def code_to_session(self, code: str) -> dict[str, str]:
         """`sns/jscode2session` — beside, not under, `cgi-bin/` on the configured host."""
         root = self.base_url.removesuffix("cgi-bin/")
@@ -267,3 +283,23 @@ class WeChatApi:
         if not isinstance(result, dict):
             raise WeChatUnavailable(f"{endpoint} answered no JSON object")
         return result
+
+
+def oauth_exchange(
+    code: str, *, appid: str, secret: str, base_url: str = DEFAULT_API_BASE_URL, timeout: float = 5.0
+) -> dict[str, str]:
+    """Exchange an official account's web OAuth code (`snsapi_base`) for {"openid", "unionid"?}.
+
+    `sns/oauth2/access_token` sits beside `cgi-bin/`, like jscode2session, and needs no access_token.
+    The web access_token it also returns is not kept: the openid is all the page needs.
+    """
+    root = base_url.removesuffix("/").removesuffix("cgi-bin").rstrip("/") + "/"
+    params = {"appid": appid, "secret": secret, "code": code, "grant_type": "authorization_code"}
+    result = _exchange(
+        lambda: requests.get(f"{root}sns/oauth2/access_token", params=params, timeout=timeout),
+        "oauth2/access_token",
+    )
+    errcode = int(result.get("errcode") or 0)
+    if errcode or not result.get("openid"):
+        raise api_error(errcode or -1, str(result.get("errmsg", "no openid")))
+    return {k: str(v) for k, v in result.items() if k in ("openid", "unionid") and v}

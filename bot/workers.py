@@ -1,4 +1,5 @@
-"""The mini-program's signed-in worker: sign-in by `wx.login` code, my consultations, transcripts, ratings.
+"""The signed-in worker of the mini-program and the mobile page: sign-in (a `wx.login` code, the official
+account's web OAuth, or a one-time code staff issue for testing), my consultations, transcripts, ratings.
 
 A worker who also uses the official account is one person when WeChat gives the same unionid on both
 channels: their history covers every worker row sharing that unionid.
@@ -6,27 +7,91 @@ channels: their history covers every worker row sharing that unionid.
 
 from __future__ import annotations
 
-from datetime import datetime
+import hashlib
+import secrets
+from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.sql import add_or_get
 from bot.wechat import WeChatGateway
-from models import MINI_PROGRAM, Consultation, Message, OutboxMessage, Worker
+from models import (
+    MINI_PROGRAM,
+    OFFICIAL_ACCOUNT,
+    WEB,
+    Consultation,
+    LoginCode,
+    Message,
+    OutboxMessage,
+    Worker,
+)
+from models.db import as_utc
+
+# One-time codes: 8 characters from an alphabet without look-alikes (0/O, 1/I/L), easy to type on a phone.
+CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+CODE_LENGTH = 8
 
 
 def sign_in(session: Session, gateway: WeChatGateway, code: str, *, now: datetime) -> Worker:
     """The worker behind a `wx.login` code (created on first sign-in). The session_key is not kept."""
-    identity = gateway.code_to_session(code)
-    query = select(Worker).where(Worker.channel == MINI_PROGRAM, Worker.openid == identity["openid"][:64])
+    return identified(session, MINI_PROGRAM, gateway.code_to_session(code), now=now)
+
+
+def identified(session: Session, channel: str, identity: dict[str, str], *, now: datetime) -> Worker:
+    """The worker row of (channel, openid), created on first sight; the unionid kept when WeChat gave one.
+
+    The official account's web OAuth gives the same openid as its messages: a worker who signs in on
+    the mobile page inside WeChat is the worker who wrote to the account.
+    """
+    openid = identity["openid"][:64]
+    query = select(Worker).where(Worker.channel == channel, Worker.openid == openid)
     worker = session.scalars(query).one_or_none()
     if worker is None:
-        worker = add_or_get(
-            session, Worker(channel=MINI_PROGRAM, openid=identity["openid"][:64], first_contact_at=now), query
-        )
+        worker = add_or_get(session, Worker(channel=channel, openid=openid, first_contact_at=now), query)
     if identity.get("unionid"):
         worker.unionid = identity["unionid"][:64]
+    return worker
+
+
+def sign_in_oauth(session: Session, identity: dict[str, str], *, now: datetime) -> Worker:
+    """The official account's worker behind a web OAuth identity ({"openid", "unionid"?})."""
+    return identified(session, OFFICIAL_ACCOUNT, identity, now=now)
+
+
+def _digest(code: str) -> str:
+    return hashlib.sha256(code.strip().upper().encode()).hexdigest()
+
+
+def issue_code(session: Session, *, now: datetime, ttl: timedelta, label: str | None = None) -> str:
+    """A new one-time sign-in code for the mobile page (only its hash is stored)."""
+    code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    session.add(LoginCode(code_hash=_digest(code), label=label, created_at=now, expires_at=now + ttl))
+    session.flush()
+    return code
+
+
+def redeem_code(session: Session, code: str, *, now: datetime) -> Worker | None:
+    """Spend a one-time code: a new web worker, or None when the code is unknown, used or expired.
+
+    The UPDATE ... WHERE used_at IS NULL decides who spends it, so two sign-ins racing on one code
+    get one worker between them.
+    """
+    row = session.scalars(select(LoginCode).where(LoginCode.code_hash == _digest(code))).one_or_none()
+    if row is None or row.used_at is not None or as_utc(row.expires_at) <= now:
+        return None
+    spent = session.execute(
+        update(LoginCode)
+        .where(LoginCode.id == row.id, LoginCode.used_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if spent.rowcount != 1:
+        return None
+    worker = Worker(channel=WEB, openid=f"web-{secrets.token_hex(12)}", first_contact_at=now)
+    session.add(worker)
+    session.flush()
+    row.worker_id = worker.id
     return worker
 
 

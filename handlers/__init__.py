@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from handlers import api, cli, db, health, wechat
+from handlers import api, cli, db, h5, health, wechat
 
 
 def register_blueprints(app: Flask) -> None:
@@ -16,6 +16,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(wechat.bp)
     app.register_blueprint(api.bp)
     api.init_app(app)
+    h5.init_app(app)
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(_exc):

@@ -12,7 +12,7 @@ from flask import Blueprint, Flask, current_app, jsonify, request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from werkzeug.exceptions import HTTPException
 
-from bot import workers
+from bot import notify, workers
 from bot.catalog import Catalog
 from bot.errors import WeChatError, WeChatRejected
 from bot.inbox import Inbound
@@ -184,8 +184,39 @@ def login():
     except WeChatError:
         raise ApiError(503, "wechat_unavailable", "WeChat did not answer; try again shortly") from None
     session.commit()
-    token = _serializer().dumps({"w": worker.id})
-    return jsonify(token=token, expires_in=TOKEN_MAX_AGE)
+    return jsonify(token=issue_token(worker), expires_in=TOKEN_MAX_AGE)
+
+
+def issue_token(worker: Worker) -> str:
+    """A signed, expiring bearer token for `worker` (the API's and the mobile page's sign-in)."""
+    return _serializer().dumps({"w": worker.id})
+
+
+def oauth_configured() -> bool:
+    """Whether the official account's web OAuth signs workers in on the mobile page."""
+    return bool(current_app.config["WECHAT_OAUTH_APPID"] and current_app.config["WECHAT_OAUTH_APPSECRET"])
+
+
+@bp.get("/login/methods")
+def login_methods():
+    """How the mobile page signs in: WeChat's web OAuth when configured, else a one-time code."""
+    _only()
+    oauth = oauth_configured()
+    return jsonify(oauth_url="/m/oauth/start" if oauth else None, code=not oauth)
+
+
+@bp.post("/login/code")
+def login_code():
+    """Sign in on the mobile page with a one-time code staff issued (`flask --app app web-code`)."""
+    code = _text(_body("code"), "code", 32)
+    if oauth_configured():
+        raise ApiError(403, "code_login_disabled", "sign in with WeChat: one-time codes are off here")
+    session = get_session()
+    worker = workers.redeem_code(session, code, now=utcnow())
+    if worker is None:
+        raise ApiError(401, "invalid_code", "the code is wrong, expired or already used")
+    session.commit()
+    return jsonify(token=issue_token(worker), expires_in=TOKEN_MAX_AGE)
 
 
 @bp.post("/ask")
@@ -253,7 +284,7 @@ def consultation_detail(consultation_id: int):
     item = _mine(consultation_id)
     messages = [
         {
-            "from": "worker" if m.direction == "in" else "service",
+            "from": "worker" if m.direction == "in" else (m.author or "bot"),
             "type": m.msg_type,
             "text": m.content,
             "at": as_utc(m.created_at).isoformat(),
@@ -320,6 +351,48 @@ def add_message(consultation_id: int):
     if item.closed_at is not None:
         raise ApiError(409, "consultation_closed", "this consultation is closed; ask a new question instead")
     return _ask(worker, text)
+
+
+MAX_TEMPLATE_IDS = 3  # wx.requestSubscribeMessage asks for at most 3 templates at once
+
+
+def _reply_template():
+    return current_app.extensions["workerlaw.reply_template"]
+
+
+@bp.get("/subscriptions")
+def subscriptions():
+    """The template to request with wx.requestSubscribeMessage, and how many grants of it I hold."""
+    _only()
+    worker = _worker()
+    template = _reply_template()
+    if template is None:
+        return jsonify(template_id=None, unused=0)
+    return jsonify(
+        template_id=template.template_id,
+        unused=notify.unused_grants(get_session(), worker, template.template_id),
+    )
+
+
+@bp.post("/subscriptions")
+def subscribe():
+    """Record the templates the worker accepted in wx.requestSubscribeMessage (one message each)."""
+    ids = _body("template_ids")["template_ids"]
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
+        raise ApiError(400, "invalid_field", "template_ids must be a non-empty list of template ids")
+    if len(ids) > MAX_TEMPLATE_IDS:
+        raise ApiError(400, "field_too_long", f"at most {MAX_TEMPLATE_IDS} template ids at once")
+    template = _reply_template()
+    known = {template.template_id} if template else set()
+    if unknown := sorted(set(ids) - known):
+        raise ApiError(400, "unknown_template", f"not a template of this service: {', '.join(unknown)}")
+    worker = _worker()
+    session = get_session()
+    notify.grant(session, worker, ids, now=utcnow())
+    session.commit()
+    return jsonify(
+        template_id=template.template_id, unused=notify.unused_grants(session, worker, template.template_id)
+    )
 
 
 @bp.get("/openapi.json")

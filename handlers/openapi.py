@@ -79,6 +79,42 @@ SPEC: dict = {
                 "responses": {**OK, **_errors(400, 401, 503)},
             }
         },
+        "/api/mp/login/methods": {
+            "get": {
+                "summary": "How the mobile page signs in: web OAuth URL when configured, else one-time codes",
+                "responses": {**OK, **_errors(400)},
+            }
+        },
+        "/api/mp/login/code": {
+            "post": {
+                "summary": "Sign in on the mobile page with a one-time code staff issued",
+                "requestBody": _body({"code": {"type": "string", "minLength": 1, "maxLength": 32}}, ["code"]),
+                "responses": {**OK, **_errors(400, 401, 403)},
+            }
+        },
+        "/api/mp/subscriptions": {
+            "get": {
+                "summary": "The reply template to request with wx.requestSubscribeMessage; my unused grants",
+                "security": BEARER,
+                "responses": {**OK, **_errors(400, 401)},
+            },
+            "post": {
+                "summary": "Record templates I accepted (each allows one message beyond 48 hours)",
+                "security": BEARER,
+                "requestBody": _body(
+                    {
+                        "template_ids": {
+                            "type": "array",
+                            "items": {"type": "string"},
+                            "minItems": 1,
+                            "maxItems": 3,
+                        }
+                    },
+                    ["template_ids"],
+                ),
+                "responses": {**OK, **_errors(400, 401)},
+            },
+        },
         "/api/mp/privacy": {
             "get": {"summary": "The privacy notice and its version", "responses": OK},
             "post": {

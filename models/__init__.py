@@ -4,21 +4,26 @@ from __future__ import annotations
 
 from models.consultation import Consultation
 from models.db import Model, as_utc, make_engine, make_sessionmaker, utcnow
-from models.message import INBOUND, OUTBOUND, Message
-from models.wechat import AccessToken, OutboxMessage, OutboxStatus
-from models.worker import MINI_PROGRAM, OFFICIAL_ACCOUNT, Worker
+from models.message import BOT, INBOUND, LAWYER, OUTBOUND, Message
+from models.wechat import AccessToken, OutboxMessage, OutboxStatus, Subscription
+from models.worker import MINI_PROGRAM, OFFICIAL_ACCOUNT, WEB, LoginCode, Worker
 
 __all__ = [
+    "BOT",
+    "LAWYER",
     "INBOUND",
     "MINI_PROGRAM",
     "OFFICIAL_ACCOUNT",
     "OUTBOUND",
+    "WEB",
     "AccessToken",
     "OutboxMessage",
     "OutboxStatus",
     "Consultation",
+    "LoginCode",
     "Message",
     "Model",
+    "Subscription",
     "Worker",
     "as_utc",
     "make_engine",

@@ -10,6 +10,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from models.db import Model, utcnow
 
 INBOUND, OUTBOUND = "in", "out"
+# Who wrote an outbound message: the bot, or a person of the service (a lawyer). NULL on inbound rows.
+BOT, LAWYER = "bot", "lawyer"
 
 
 class Message(Model):
@@ -25,6 +27,7 @@ class Message(Model):
     direction: Mapped[str] = mapped_column(String(3))
     worker_id: Mapped[int] = mapped_column(ForeignKey("workers.id"), index=True)
     consultation_id: Mapped[int | None] = mapped_column(ForeignKey("consultations.id"), index=True)
+    author: Mapped[str | None] = mapped_column(String(16))
     msg_type: Mapped[str] = mapped_column(String(32))
     event: Mapped[str | None] = mapped_column(String(64))
     content: Mapped[str | None] = mapped_column(Text)

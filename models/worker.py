@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, String, UniqueConstraint
+from sqlalchemy import JSON, DateTime, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.db import Model, utcnow
@@ -33,3 +33,22 @@ class Worker(Model):
     privacy_version: Mapped[str | None] = mapped_column(String(16))
     privacy_accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+WEB = "web"  # the mobile web page, signed in with a one-time code (no WeChat identity)
+
+
+class LoginCode(Model):
+    """A one-time sign-in code for the mobile web page, issued by staff for testing without WeChat.
+
+    Only a SHA-256 of the code is stored; `used_at` is set once, by the first sign-in that presents it.
+    """
+
+    __tablename__ = "web_login_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    worker_id: Mapped[int | None] = mapped_column(ForeignKey("workers.id"))

@@ -69,7 +69,7 @@ def test_history_transcript_and_rating(api):
     items = client.get("/api/mp/consultations", headers=headers).get_json()["items"]
     assert [i["id"] for i in items] == [cid]
     detail = client.get(f"/api/mp/consultations/{cid}", headers=headers).get_json()
-    assert [m["from"] for m in detail["messages"]] == ["worker", "service"]
+    assert [m["from"] for m in detail["messages"]] == ["worker", "bot"]
     assert detail["messages"][0]["text"] == "工伤认定要多长时间"
     rated = client.post(f"/api/mp/consultations/{cid}/rating", json={"stars": 5}, headers=headers).get_json()
     assert rated["rating"] == 5

@@ -1,7 +1,9 @@
 """A real HTTP server on 127.0.0.1 answering like WeChat's API, for testing the gateway end to end.
 
-It serves `cgi-bin/stable_token`, `cgi-bin/token` and `cgi-bin/message/custom/send`, counts every
-request, keeps the messages it accepted, and can be told to misbehave for the next send requests:
+It serves `cgi-bin/stable_token`, `cgi-bin/token`, `cgi-bin/message/custom/send`,
+`cgi-bin/message/subscribe/send`, `sns/jscode2session`, `sns/oauth2/access_token` and the web OAuth
+consent page `connect/oauth2/authorize` (which, like a worker tapping 允许, sends the browser back with
+a code), counts every request, keeps the messages it accepted, and can be told to misbehave for the next send requests:
 answer an errcode (40001 once, say), fail with an HTTP status, or be slow.
 """
 
@@ -30,6 +32,16 @@ class Delivered:
 
 
 @dataclass(frozen=True)
+class SubscribeDelivered:
+    """A one-time subscription message the stand-in accepted."""
+
+    openid: str
+    template_id: str
+    data: dict[str, str]
+    page: str | None
+
+
+@dataclass(frozen=True)
 class Fault:
     """What to do to one send request instead of (or before) answering it normally."""
 
@@ -50,6 +62,8 @@ class WeChatStandIn:
         self.hits: Counter[str] = Counter()
         self.token_requests: list[dict[str, Any]] = []
         self.delivered: list[Delivered] = []
+        self.subscribed: list[SubscribeDelivered] = []
+        self.oauth_codes: set[str] = set()
         self.send_bodies: list[bytes] = []
         self._faults: deque[Fault] = deque()
         self._valid: set[str] = set()
@@ -67,6 +81,11 @@ class WeChatStandIn:
         assert self._server is not None, "start the stand-in first"
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}/cgi-bin/"
+
+    @property
+    def authorize_url(self) -> str:
+        """The `WECHAT_OAUTH_AUTHORIZE_URL` to give the app: the stand-in's consent page."""
+        return self.base_url.removesuffix("cgi-bin/") + "connect/oauth2/authorize"
 
     def fail_next_sends(self, *faults: Fault) -> None:
         """Apply these faults to the next send requests, one each, in order."""
@@ -125,8 +144,32 @@ class WeChatStandIn:
             return 200, {"errcode": 40029, "errmsg": "invalid code"}
         return 200, {"openid": f"o-{code}", "unionid": f"u-{code}", "session_key": "secret-session-key"}
 
+    def authorize(self, query: dict[str, str]) -> str:
+        """The consent page: the location to send the browser back to, with a fresh one-time code."""
+        with self._lock:
+            code = f"web{len(self.oauth_codes) + 1}"
+            self.oauth_codes.add(code)
+        return f"{query['redirect_uri']}?code={code}&state={query.get('state', '')}"
+
+    def oauth_token(self, query: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        """`sns/oauth2/access_token`: a code from the consent page (once) -> the official account's openid."""
+        if query.get("appid") != self.appid or query.get("secret") != self.secret:
+            return 200, {"errcode": 40013, "errmsg": "invalid appid"}
+        code = query.get("code", "")
+        with self._lock:
+            if code not in self.oauth_codes:
+                return 200, {"errcode": 40029, "errmsg": "invalid code"}
+            self.oauth_codes.discard(code)
+        return 200, {
+            "access_token": "web-token",
+            "expires_in": 7200,
+            "openid": f"oa-{code}",
+            "scope": "snsapi_base",
+        }
+
     def send(self, query: dict[str, str], raw: bytes) -> tuple[int, dict[str, Any]]:
-        """`message/custom/send`: apply the next fault, check the token, keep the message."""
+        """`message/custom/send` and `message/subscribe/send`: apply the next fault, check the token,
+        keep the message."""
         with self._lock:
             fault = self._faults.popleft() if self._faults else self.send_fault
         if fault is not None:
@@ -141,7 +184,13 @@ class WeChatStandIn:
                 return 200, {"errcode": 40001, "errmsg": "invalid credential, access_token is invalid"}
             body = json.loads(raw)
             self.send_bodies.append(raw)
-            self.delivered.append(Delivered(body["touser"], body["text"]["content"], token))
+            if "template_id" in body:
+                data = {k: v["value"] for k, v in body["data"].items()}
+                self.subscribed.append(
+                    SubscribeDelivered(body["touser"], body["template_id"], data, body.get("page"))
+                )
+            else:
+                self.delivered.append(Delivered(body["touser"], body["text"]["content"], token))
         return 200, {"errcode": 0, "errmsg": "ok"}
 
     # --- the server -------------------------------------------------------------------------------
@@ -171,7 +220,17 @@ class WeChatStandIn:
                     self._answer(*standin.token(query))
                 elif (method, endpoint) == ("GET", "/sns/jscode2session"):
                     self._answer(*standin.jscode2session(query))
-                elif (method, endpoint) == ("POST", "message/custom/send"):
+                elif (method, endpoint) == ("GET", "/sns/oauth2/access_token"):
+                    self._answer(*standin.oauth_token(query))
+                elif (method, endpoint) == ("GET", "/connect/oauth2/authorize"):
+                    self.send_response(302)
+                    self.send_header("Location", standin.authorize(query))
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                elif (method, endpoint) in (
+                    ("POST", "message/custom/send"),
+                    ("POST", "message/subscribe/send"),
+                ):
                     self._answer(*standin.send(query, raw))
                 else:
                     self._answer(404, {"errcode": 404, "errmsg": f"no {method} {url.path}"})
@@ -211,6 +270,9 @@ class RecordingGateway:
 
     def send_text(self, openid: str, text: str) -> None:
         self.sent.append((openid, text))
+
+    def send_subscribe(self, openid: str, template_id: str, data: dict[str, str], page: str | None) -> None:
+        self.sent.append((openid, f"subscribe:{template_id}"))
 
     def access_token(self) -> str:
         return "fake-token"
