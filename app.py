@@ -21,6 +21,7 @@ from bot.conversation import Responder
 from bot.engine import Engine
 from bot.inbox import Inbox
 from bot.notify import ReplyTemplate
+from bot.tickets import Desk, TicketPolicy
 from bot.wechat import WeChatApi
 from bot.wechat_push import MAX_BODY_BYTES, Keys
 from models import make_engine, make_sessionmaker
@@ -45,10 +46,21 @@ DEFAULTS: dict[str, Any] = {
     "WECHAT_OAUTH_APPSECRET": "",
     "WECHAT_OAUTH_AUTHORIZE_URL": "https://open.weixin.qq.com/connect/oauth2/authorize",
     "PUBLIC_BASE_URL": "",  # e.g. https://law.example.org (behind a proxy); empty: from the request
+    "WECHAT_NOTICE_TEMPLATE_ID": "",  # the official account's template message for notices to staff
+    "TICKET_BACKUP_MINUTES": 15,  # an unclaimed ticket alerts the backup lawyer after this long
+    "TICKET_ADMIN_MINUTES": 60,  # ... and the region's union admins after this long
+    "TICKET_RESPONSE_MINUTES": 30,  # what a worker is told to expect while a lawyer is on duty
     "CONSULTATION_IDLE_MINUTES": 30,
     "PASSIVE_REPLY_LIMIT": 2048,  # bytes: WeChat's limit for a passive text reply
 }
-INT_KEYS = {"WECHAT_MAX_CLOCK_SKEW", "CONSULTATION_IDLE_MINUTES", "PASSIVE_REPLY_LIMIT"}
+INT_KEYS = {
+    "WECHAT_MAX_CLOCK_SKEW",
+    "CONSULTATION_IDLE_MINUTES",
+    "PASSIVE_REPLY_LIMIT",
+    "TICKET_BACKUP_MINUTES",
+    "TICKET_ADMIN_MINUTES",
+    "TICKET_RESPONSE_MINUTES",
+}
 
 
 class ConfigurationError(RuntimeError):
@@ -79,10 +91,32 @@ def init_engine(app: Flask) -> None:
     engine = Engine.load(Path(data_dir) if data_dir else None)
     responder = Responder(engine)
     app.extensions["workerlaw.engine"] = engine
+    try:
+        reply_template = ReplyTemplate.parse(
+            app.config["WECHAT_REPLY_TEMPLATE_ID"],
+            app.config["WECHAT_REPLY_TEMPLATE_FIELDS"],
+            app.config["WECHAT_REPLY_TEMPLATE_PAGE"],
+        )
+    except ValueError as exc:
+        raise ConfigurationError(f"WECHAT_REPLY_TEMPLATE_FIELDS: {exc}") from exc
+    app.extensions["workerlaw.reply_template"] = reply_template
+    policy = TicketPolicy(
+        backup_after=timedelta(minutes=int(app.config["TICKET_BACKUP_MINUTES"])),
+        admin_after=timedelta(minutes=int(app.config["TICKET_ADMIN_MINUTES"])),
+        response_minutes=int(app.config["TICKET_RESPONSE_MINUTES"]),
+    )
+    desk = Desk(
+        engine.kb.replies,
+        policy=policy,
+        reply_template=reply_template,
+        notice_template=app.config["WECHAT_NOTICE_TEMPLATE_ID"] or None,
+    )
+    app.extensions["workerlaw.desk"] = desk
     app.extensions["workerlaw.inbox"] = Inbox(
         responder,
         idle_timeout=timedelta(minutes=int(app.config["CONSULTATION_IDLE_MINUTES"])),
         passive_limit=int(app.config["PASSIVE_REPLY_LIMIT"]),
+        desk=desk,
     )
     app.extensions["workerlaw.keys"] = Keys(
         token=app.config["WECHAT_TOKEN"],
@@ -111,14 +145,6 @@ def init_wechat(app: Flask, gateway: Any) -> None:
             base_url=app.config["WECHAT_API_BASE_URL"],
         )
     app.extensions["workerlaw.wechat"] = gateway
-    try:
-        app.extensions["workerlaw.reply_template"] = ReplyTemplate.parse(
-            app.config["WECHAT_REPLY_TEMPLATE_ID"],
-            app.config["WECHAT_REPLY_TEMPLATE_FIELDS"],
-            app.config["WECHAT_REPLY_TEMPLATE_PAGE"],
-        )
-    except ValueError as exc:
-        raise ConfigurationError(f"WECHAT_REPLY_TEMPLATE_FIELDS: {exc}") from exc
 
 
 def create_app(test_config: dict[str, Any] | None = None, *, wechat: Any = None) -> Flask:

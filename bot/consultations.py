@@ -14,7 +14,18 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from bot.sql import add_or_get
-from models import Consultation, Worker, as_utc
+from models import Consultation, Ticket, Worker, as_utc
+from models.ticket import CLOSED
+
+# A consultation waiting for a lawyer does not close for idleness: the lawyer's answer belongs to it.
+_NO_OPEN_TICKET = (
+    ~select(Ticket.id).where(Ticket.consultation_id == Consultation.id, Ticket.status != CLOSED).exists()
+)
+
+
+def _waiting_for_lawyer(session: Session, consultation: Consultation) -> bool:
+    ticket = select(Ticket.id).where(Ticket.consultation_id == consultation.id, Ticket.status != CLOSED)
+    return session.scalar(ticket.limit(1)) is not None
 
 
 def _open_of(worker: Worker) -> Select[tuple[Consultation]]:
@@ -41,7 +52,10 @@ class Consultations:
     ) -> Consultation | None:
         """The consultation a message at `now` belongs to; a new one when `open_new` and none is open."""
         consultation = self.open_one(session, worker)
-        if consultation is not None and now - as_utc(consultation.last_activity_at) > self.idle_timeout:
+        idle = consultation is not None and now - as_utc(consultation.last_activity_at) > self.idle_timeout
+        if idle and _waiting_for_lawyer(session, consultation):
+            idle = False
+        if idle:
             self._close(
                 session,
                 consultation,
@@ -93,7 +107,7 @@ class Consultations:
         cutoff = now - self.idle_timeout
         stale = session.scalars(
             select(Consultation).where(
-                Consultation.closed_at.is_(None), Consultation.last_activity_at < cutoff
+                Consultation.closed_at.is_(None), Consultation.last_activity_at < cutoff, _NO_OPEN_TICKET
             )
         ).all()
         for consultation in stale:

@@ -22,7 +22,8 @@ from bot.conversation import Reply, Responder, State
 from bot.engine import ANSWER, CLARIFY, ESCALATE, URGENT, Option
 from bot.passive import fit
 from bot.sql import add_or_get
-from models import BOT, INBOUND, OUTBOUND, Message, Worker
+from bot.tickets import Desk
+from models import BOT, INBOUND, OUTBOUND, Consultation, Message, Ticket, Worker
 
 STATION_SCENE_PREFIX = "qrscene_"
 END_WORDS = frozenset({"结束", "结束咨询", "再见", "拜拜"})
@@ -79,8 +80,10 @@ class Inbox:
         *,
         idle_timeout: timedelta = timedelta(minutes=30),
         passive_limit: int = 2048,
+        desk: Desk | None = None,
     ):
         self.responder = responder
+        self.desk = desk or Desk(responder.templates)
         self.templates = responder.templates
         self.consultations = Consultations(idle_timeout=idle_timeout)
         self.passive_limit = passive_limit
@@ -113,6 +116,9 @@ class Inbox:
             ).one()
             return Handled(first.reply, duplicate=True, consultation_id=first.consultation_id)
         worker.last_message_at = now
+        if msg.msg_type != "event":
+            # WeChat's window is open again: lawyer replies that waited for it leave now.
+            self.desk.release_held(session, worker, now=now)
         handled = self._dispatch(session, worker, msg, row, now=now)
         row.reply = handled.reply
         row.consultation_id = handled.consultation_id
@@ -173,8 +179,14 @@ class Inbox:
         return self._question(session, worker, (msg.content or "").strip(), now=now)
 
     def _question(self, session: Session, worker: Worker, text: str, *, now: datetime) -> Handled:
-        state = _load_state(worker.conversation)
         compact = text.replace(" ", "")
+        ticket = self.desk.open_ticket_of(session, worker)
+        if ticket is not None:
+            return self._to_lawyer(session, worker, ticket, text, now=now)
+        rated = self._rating(session, worker, compact, now=now)
+        if rated is not None:
+            return rated
+        state = _load_state(worker.conversation)
         if compact in END_WORDS:
             closed = self.consultations.close_open(session, worker, now=now, reason="worker")
             worker.conversation = None
@@ -200,7 +212,39 @@ class Inbox:
         )
         shown, remainder = fit(reply.text, self.passive_limit, self.templates["more"])
         worker.conversation = _dump_state(reply.state, more=remainder)
+        if reply.needs_lawyer:
+            _, handover = self.desk.escalate(
+                session, worker, consultation, question=text, urgent=reply.decision.action == URGENT, now=now
+            )
+            shown = f"{shown}\n{handover}"
         return Handled(shown, needs_lawyer=reply.needs_lawyer, consultation_id=consultation.id)
+
+    def _to_lawyer(
+        self, session: Session, worker: Worker, ticket: Ticket, text: str, *, now: datetime
+    ) -> Handled:
+        """While a ticket is open the worker talks to the lawyer: intake answers first, then messages."""
+        consultation = session.get(Consultation, ticket.consultation_id)
+        if consultation is not None:
+            consultation.last_activity_at = now
+        if (worker.conversation or {}).get("intake") is not None:
+            reply = self.desk.answer_intake(session, worker, ticket, text, now=now)
+            return Handled(reply, needs_lawyer=True, consultation_id=ticket.consultation_id)
+        self.desk.worker_wrote(session, ticket, text, now=now)
+        return Handled(None, needs_lawyer=True, consultation_id=ticket.consultation_id)
+
+    def _rating(self, session: Session, worker: Worker, compact: str, *, now: datetime) -> Handled | None:
+        """After a lawyer closed the case the worker was asked for 1-5; a digit in reply is the rating."""
+        asked = (worker.conversation or {}).get("rate")
+        if asked is None:
+            return None
+        worker.conversation = None
+        if compact not in ("1", "2", "3", "4", "5"):
+            return None
+        consultation = session.get(Consultation, asked)
+        if consultation is None or consultation.worker_id != worker.id:
+            return None
+        consultation.rating, consultation.rated_at = int(compact), now
+        return Handled(self.templates["rate_thanks"], consultation_id=consultation.id)
 
     def _event(self, worker: Worker, msg: Inbound) -> Handled:
         event = (msg.event or "").lower()

@@ -33,7 +33,6 @@ from models import (
     OUTBOUND,
     Consultation,
     Message,
-    OutboxMessage,
     Subscription,
     Worker,
 )
@@ -44,6 +43,7 @@ CHINA = timezone(timedelta(hours=8), "CST")
 # A subscription template's "thing" fields take at most 20 characters.
 THING_LIMIT = 20
 CUSTOMER_SERVICE, SUBSCRIPTION, HISTORY = "customer_service", "subscription", "history"
+PUSH_CHANNELS = (OFFICIAL_ACCOUNT, MINI_PROGRAM)
 # What a template field can be filled with (the field names themselves are the template's own).
 SOURCES = ("title", "excerpt", "time", "hint", "category")
 TITLE = "律师已回复您的咨询"
@@ -129,10 +129,16 @@ def deliver_reply(
     now: datetime,
     template: ReplyTemplate | None,
     author: str = LAWYER,
+    push: bool = True,
+    send_after: timedelta = timedelta(0),
+    suffix: str = "",
 ) -> Delivery:
     """Store `text` as a reply in `consultation` and queue it the way WeChat allows (module docstring).
 
     `key` identifies this reply (a lawyer's reply id, say): the same key is stored and sent once.
+    `push` False only stores it (held: it goes out with the worker's next message). A customer-service
+    message leaves `send_after` from now (so a lawyer's next lines can join it) with `suffix` appended.
+    The message row's `delivery` records the way chosen.
     """
     worker = session.get(Worker, consultation.worker_id)
     assert worker is not None
@@ -141,7 +147,7 @@ def deliver_reply(
         select(Message).where(Message.channel == worker.channel, Message.dedup_key == dedup)
     ).one_or_none()
     if existing is not None:
-        return Delivery(existing, _queued_via(session, dedup))
+        return Delivery(existing, existing.delivery or HISTORY)
     message = Message(
         channel=worker.channel,
         dedup_key=dedup,
@@ -154,19 +160,21 @@ def deliver_reply(
         created_at=now,
     )
     session.add(message)
+    message.delivery = via = _route(session, worker, template, push=push, now=now)
     session.flush()
-    if worker.erased_at is not None or worker.channel not in (OFFICIAL_ACCOUNT, MINI_PROGRAM):
-        return Delivery(message, HISTORY)
-    if in_window(worker, now):
+    if via == CUSTOMER_SERVICE:
         outbox.enqueue(
-            session, channel=worker.channel, openid=worker.openid, text=text, dedup_key=f"cs|{dedup}", now=now
+            session,
+            channel=worker.channel,
+            openid=worker.openid,
+            text=text + suffix,
+            dedup_key=f"cs|{dedup}",
+            now=now,
+            not_before=now + send_after,
         )
         return Delivery(message, CUSTOMER_SERVICE)
-    if (
-        worker.channel == MINI_PROGRAM
-        and template is not None
-        and _spend_grant(session, worker, template, now)
-    ):
+    if via == SUBSCRIPTION:
+        assert template is not None
         body = {"template_id": template.template_id, "data": template.data(text, consultation.category, now)}
         if template.page:
             body["page"] = template.page
@@ -181,6 +189,23 @@ def deliver_reply(
         )
         return Delivery(message, SUBSCRIPTION)
     return Delivery(message, HISTORY)
+
+
+def _route(
+    session: Session, worker: Worker, template: ReplyTemplate | None, *, push: bool, now: datetime
+) -> str:
+    """How a new reply can reach the worker now (a subscription grant is spent when chosen)."""
+    if not push or worker.erased_at is not None or worker.channel not in PUSH_CHANNELS:
+        return HISTORY
+    if in_window(worker, now):
+        return CUSTOMER_SERVICE
+    if (
+        worker.channel == MINI_PROGRAM
+        and template is not None
+        and _spend_grant(session, worker, template, now)
+    ):
+        return SUBSCRIPTION
+    return HISTORY
 
 
 def _spend_grant(session: Session, worker: Worker, template: ReplyTemplate, now: datetime) -> bool:
@@ -201,15 +226,3 @@ def _spend_grant(session: Session, worker: Worker, template: ReplyTemplate, now:
         return False
     grant_row.used_at = now
     return True
-
-
-def _queued_via(session: Session, dedup: str) -> str:
-    """How an already stored reply was queued (for a repeated call with the same key)."""
-    kinds = set(
-        session.scalars(
-            select(OutboxMessage.kind).where(OutboxMessage.dedup_key.in_([f"cs|{dedup}", f"sub|{dedup}"]))
-        )
-    )
-    if "text" in kinds:
-        return CUSTOMER_SERVICE
-    return SUBSCRIPTION if "subscribe" in kinds else HISTORY

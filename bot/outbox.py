@@ -50,11 +50,14 @@ def enqueue(
     dedup_key: str,
     now: datetime | None = None,
     kind: str = "text",
+    not_before: datetime | None = None,
 ) -> OutboxMessage:
     """Queue a message, or return the one already queued under `dedup_key` (left unchanged).
 
     `kind` "text" sends `text` as a customer-service message; "subscribe" sends a one-time
-    subscription message, `text` then being its JSON {"template_id", "data", "page"}.
+    subscription message, `text` then being its JSON {"template_id", "data", "page"}; "template" an
+    official-account template message (notices to staff), the same JSON with "url" instead of "page".
+    `not_before`: the message is not sent before then (default: at once).
 
     Flushes but does not commit: the message is sent only if the caller's transaction commits.
     """
@@ -67,7 +70,7 @@ def enqueue(
         "dedup_key": dedup_key,
         "status": OutboxStatus.PENDING,
         "attempts": 0,
-        "next_attempt_at": now,
+        "next_attempt_at": not_before or now,
         "created_at": now,
     }
     insert_or_ignore(session, OutboxMessage, key="dedup_key", values=values)
@@ -225,9 +228,15 @@ def _send_subscribe(gateway: WeChatGateway, message: OutboxMessage) -> None:
     gateway.send_subscribe(message.openid, body["template_id"], body["data"], body.get("page"))
 
 
+def _send_template(gateway: WeChatGateway, message: OutboxMessage) -> None:
+    body = json.loads(message.content)
+    gateway.send_template(message.openid, body["template_id"], body["data"], body.get("url"))
+
+
 SENDERS: dict[str, Callable[[WeChatGateway, OutboxMessage], None]] = {
     "text": lambda gateway, message: gateway.send_text(message.openid, message.content),
     "subscribe": _send_subscribe,
+    "template": _send_template,
 }
 
 

@@ -65,6 +65,9 @@ class WeChatGateway(Protocol):
     def send_subscribe(self, openid: str, template_id: str, data: dict[str, Any], page: str | None) -> None:
         """Send a one-time subscription message (`message/subscribe/send`), valid beyond 48 hours."""
 
+    def send_template(self, openid: str, template_id: str, data: dict[str, Any], url: str | None) -> None:
+        """Send an official-account template message (`message/template/send`): notices to staff."""
+
     def access_token(self) -> str:
         """A currently valid access_token for the account."""
 
@@ -237,6 +240,17 @@ class WeChatApi:
         if page:
             body["page"] = page
         self._call("message/subscribe/send", body)
+
+    def send_template(self, openid: str, template_id: str, data: dict[str, Any], url: str | None) -> None:
+        """Send an official-account template message (notices to lawyers and union staff)."""
+        body: dict[str, Any] = {
+            "touser": openid,
+            "template_id": template_id,
+            "data": {name: {"value": value} for name, value in data.items()},
+        }
+        if url:
+            body["url"] = url
+        self._call("message/template/send", body)
 
     def code_to_session(self, code: str) -> dict[str, str]:
         """`sns/jscode2session` — beside, not under, `cgi-bin/` on the configured host."""

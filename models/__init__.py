@@ -5,10 +5,24 @@ from __future__ import annotations
 from models.consultation import Consultation
 from models.db import Model, as_utc, make_engine, make_sessionmaker, utcnow
 from models.message import BOT, INBOUND, LAWYER, OUTBOUND, Message
+from models.org import Holiday, Lawyer, LawyerRegion, Region, Shift, StaffUser, Station, WeeklyShift
+from models.ticket import Notice, Referral, Ticket, TicketEvent
 from models.wechat import AccessToken, OutboxMessage, OutboxStatus, Subscription
 from models.worker import MINI_PROGRAM, OFFICIAL_ACCOUNT, WEB, LoginCode, Worker
 
 __all__ = [
+    "Holiday",
+    "Lawyer",
+    "LawyerRegion",
+    "Notice",
+    "Referral",
+    "Region",
+    "Shift",
+    "StaffUser",
+    "Station",
+    "Ticket",
+    "TicketEvent",
+    "WeeklyShift",
     "BOT",
     "LAWYER",
     "INBOUND",

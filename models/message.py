@@ -33,4 +33,7 @@ class Message(Model):
     content: Mapped[str | None] = mapped_column(Text)
     media_id: Mapped[str | None] = mapped_column(String(256))
     reply: Mapped[str | None] = mapped_column(Text)
+    # Outbound replies by a person: how it reaches the worker (customer_service, subscription, or
+    # history: held until the worker writes again). NULL for the bot's replies.
+    delivery: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)

@@ -34,6 +34,7 @@ class Worker(Model):
     privacy_accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
+
 WEB = "web"  # the mobile web page, signed in with a one-time code (no WeChat identity)
 
 

@@ -63,6 +63,7 @@ class WeChatStandIn:
         self.token_requests: list[dict[str, Any]] = []
         self.delivered: list[Delivered] = []
         self.subscribed: list[SubscribeDelivered] = []
+        self.templated: list[SubscribeDelivered] = []
         self.oauth_codes: set[str] = set()
         self.send_bodies: list[bytes] = []
         self._faults: deque[Fault] = deque()
@@ -167,7 +168,9 @@ class WeChatStandIn:
             "scope": "snsapi_base",
         }
 
-    def send(self, query: dict[str, str], raw: bytes) -> tuple[int, dict[str, Any]]:
+    def send(
+        self, query: dict[str, str], raw: bytes, endpoint: str = "message/custom/send"
+    ) -> tuple[int, dict[str, Any]]:
         """`message/custom/send` and `message/subscribe/send`: apply the next fault, check the token,
         keep the message."""
         with self._lock:
@@ -184,7 +187,12 @@ class WeChatStandIn:
                 return 200, {"errcode": 40001, "errmsg": "invalid credential, access_token is invalid"}
             body = json.loads(raw)
             self.send_bodies.append(raw)
-            if "template_id" in body:
+            if "template_id" in body and "url" in body or body.get("data", {}).get("first"):
+                data = {k: v["value"] for k, v in body["data"].items()}
+                self.templated.append(
+                    SubscribeDelivered(body["touser"], body["template_id"], data, body.get("url"))
+                )
+            elif "template_id" in body:
                 data = {k: v["value"] for k, v in body["data"].items()}
                 self.subscribed.append(
                     SubscribeDelivered(body["touser"], body["template_id"], data, body.get("page"))
@@ -231,7 +239,7 @@ class WeChatStandIn:
                     ("POST", "message/custom/send"),
                     ("POST", "message/subscribe/send"),
                 ):
-                    self._answer(*standin.send(query, raw))
+                    self._answer(*standin.send(query, raw, endpoint))
                 else:
                     self._answer(404, {"errcode": 404, "errmsg": f"no {method} {url.path}"})
 
@@ -273,6 +281,9 @@ class RecordingGateway:
 
     def send_subscribe(self, openid: str, template_id: str, data: dict[str, str], page: str | None) -> None:
         self.sent.append((openid, f"subscribe:{template_id}"))
+
+    def send_template(self, openid: str, template_id: str, data: dict[str, str], url: str | None) -> None:
+        self.sent.append((openid, f"template:{template_id}"))
 
     def access_token(self) -> str:
         return "fake-token"

@@ -1,0 +1,99 @@
+"""Escalated consultations as tickets for the on-duty lawyer: the ticket, its history of events (claims,
+replies, transfers, notes, timers), notices to staff, and legal-aid referrals."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.db import Model, utcnow
+from models.wechat import UTCDateTime
+
+OPEN, CLAIMED, CLOSED = "open", "claimed", "closed"
+OUTCOMES = ("answered", "legal_aid", "arbitration", "other")
+
+
+class Ticket(Model):
+    """One escalated consultation waiting for, held by, or closed by a lawyer.
+
+    `region_id` is the region it is routed to; `lawyer_id` the lawyer holding it (set by an atomic
+    claim: UPDATE ... WHERE lawyer_id IS NULL). `case_card` holds the worker's answers to the bot's
+    intake questions. The timer columns record, once each, the notices the scheduler sent.
+    """
+
+    __tablename__ = "tickets"
+    __table_args__ = (
+        CheckConstraint("status IN ('open', 'claimed', 'closed')", name="status"),
+        Index("ix_tickets_queue", "status", "urgent", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    consultation_id: Mapped[int] = mapped_column(ForeignKey("consultations.id"), unique=True)
+    worker_id: Mapped[int] = mapped_column(ForeignKey("workers.id"), index=True)
+    region_id: Mapped[int | None] = mapped_column(ForeignKey("regions.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default=OPEN)
+    urgent: Mapped[bool] = mapped_column(default=False)
+    lawyer_id: Mapped[int | None] = mapped_column(ForeignKey("lawyers.id"), index=True)
+    question: Mapped[str | None] = mapped_column(Text)
+    case_card: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_worker_message_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    category: Mapped[str | None] = mapped_column(String(32))
+    backup_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    admin_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    interim_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class TicketEvent(Model):
+    """Something that happened to a ticket, by whom: created, claim, reply, transfer, note, close, timer."""
+
+    __tablename__ = "ticket_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    text: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Notice(Model):
+    """A notice to a lawyer or union admin, shown in the console (and sent by WeChat template message
+    when they follow the official account)."""
+
+    __tablename__ = "notices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"), index=True)
+    lawyer_id: Mapped[int | None] = mapped_column(ForeignKey("lawyers.id"), index=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    kind: Mapped[str] = mapped_column(String(24))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Referral(Model):
+    """A legal-aid referral: reviewed by the district union of the case, and never given to a lawyer who
+    serves the applicant's own township (`assigned_lawyer_id` is checked against that on assignment)."""
+
+    __tablename__ = "referrals"
+    __table_args__ = (CheckConstraint("status IN ('pending', 'approved', 'rejected')", name="status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), unique=True)
+    district_id: Mapped[int | None] = mapped_column(ForeignKey("regions.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    reason: Mapped[str | None] = mapped_column(Text)
+    referred_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    reviewed_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    assigned_lawyer_id: Mapped[int | None] = mapped_column(ForeignKey("lawyers.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
