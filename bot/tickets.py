@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot import notify, outbox
@@ -306,6 +306,7 @@ class Desk:
                 session, consultation, text, key=f"reply-{event.id}", now=now, template=None, push=False
             )
             delivery.message.delivery = notify.CUSTOMER_SERVICE
+            delivery = notify.Delivery(delivery.message, notify.CUSTOMER_SERVICE)
         else:
             held = budget.in_window and budget.remaining == 0
             suffix = f"\n{self.templates['budget_low']}" if budget.in_window and budget.remaining == 2 else ""
@@ -476,6 +477,9 @@ class Desk:
         if approve:
             if lawyer_id is None:
                 raise TicketError("请指定承办律师", 400)
+            lawyer = session.get(Lawyer, lawyer_id)
+            if lawyer is None or not lawyer.active:
+                raise TicketError("没有这位律师", 400)
             ticket = session.get(Ticket, referral.ticket_id)
             home = (ticket.case_card or {}).get("home_region_id") or ticket.region_id
             if home is not None and home in served_regions(session, lawyer_id):
@@ -620,15 +624,5 @@ class Desk:
                 select(Message)
                 .where(Message.consultation_id == ticket.consultation_id)
                 .order_by(Message.created_at, Message.id)
-            )
-        )
-
-    def unclaimed_since(self, session: Session, before: datetime) -> list[Ticket]:
-        """Open tickets nobody claimed, created before `before` (for the timers)."""
-        return list(
-            session.scalars(
-                select(Ticket).where(
-                    and_(Ticket.status == OPEN, Ticket.lawyer_id.is_(None), Ticket.created_at <= before)
-                )
             )
         )

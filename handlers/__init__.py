@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from handlers import api, cli, db, h5, health, wechat
+from handlers import api, cli, console, db, h5, health, org_cli, staff_api, wechat
 
 
 def register_blueprints(app: Flask) -> None:
@@ -15,8 +15,11 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(health.bp)
     app.register_blueprint(wechat.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(staff_api.bp)
     api.init_app(app)
     h5.init_app(app)
+    console.init_app(app)
+    org_cli.init_app(app)
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(_exc):

@@ -46,13 +46,13 @@ bp.register_error_handler(HTTPException, _http_error)
 
 
 def init_app(app: Flask) -> None:
-    """Answer in the API's error shape also for URLs under /api/ that match no route (no blueprint sees
-    those), and let the rest of the site keep Flask's HTML errors."""
+    """Answer in the API's error shape also for URLs under /api/ (this API's and the staff API's) that
+    match no route (no blueprint sees those), and let the rest of the site keep Flask's HTML errors."""
 
     @app.errorhandler(404)
     @app.errorhandler(405)
     def _unrouted(exc: HTTPException):
-        if request.path.startswith(bp.url_prefix + "/"):
+        if request.path.startswith("/api/"):
             return _http_error(exc)
         return exc
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from alembic import command
@@ -9,6 +10,13 @@ from alembic.config import Config
 from sqlalchemy.engine import Engine
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+# Tables in the database that are not ours: APScheduler creates and owns its job store's table.
+UNMANAGED_TABLES = frozenset({"apscheduler_jobs"})
+
+
+def include_name(name: str | None, type_: str, _parent_names: Mapping[str, str | None]) -> bool:
+    """Alembic's filter for autogenerate and `compare_metadata`: leave the unmanaged tables alone."""
+    return not (type_ == "table" and name in UNMANAGED_TABLES)
 
 
 def alembic_config(url: str) -> Config:

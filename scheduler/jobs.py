@@ -1,7 +1,8 @@
 """The scheduled jobs: plain functions of (session factory, gateway, time) and the table that names them.
 
 Nothing is scheduled here: the `flask scheduler run` process reads `JOBS` and calls each function with
-the current time, so tests call them with whatever `now` they need.
+the current time, so tests call them with whatever `now` they need. What else a job needs (a setting,
+the ticket desk) comes from its `options`, a function of the app.
 """
 
 from __future__ import annotations
@@ -11,13 +12,18 @@ import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.consultations import Consultations
 from bot.outbox import deliver_due
+from bot.tickets import Desk
+from bot.timers import run_ticket_timers
 from bot.wechat import WeChatGateway
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 
 def worker_id() -> str:
@@ -48,17 +54,28 @@ def close_idle_consultations(
     return closed
 
 
-def _no_options(_config: Mapping[str, Any]) -> dict[str, Any]:
+def ticket_timers(
+    session_factory: sessionmaker[Session], *, wechat: WeChatGateway | None, now: datetime, desk: Desk
+) -> int:
+    """Alert the backup lawyers, then the union admins, about tickets nobody claimed (`bot.timers`)."""
+    with session_factory() as session:
+        fired = run_ticket_timers(session, desk, now=now)
+        session.commit()
+    return fired
+
+
+def _no_options(_app: Flask) -> dict[str, Any]:
     return {}
 
 
 @dataclass(frozen=True)
 class Job:
-    """A job function, how often it runs, and the extra keyword arguments it takes from configuration."""
+    """A job function, how often it runs, and the extra keyword arguments it takes from the app
+    (`options(app)`: its configuration, or what `create_app` built, such as the ticket desk)."""
 
     func: Callable[..., int]
     interval: timedelta
-    options: Callable[[Mapping[str, Any]], dict[str, Any]] = _no_options
+    options: Callable[[Flask], Mapping[str, Any]] = _no_options
 
 
 # Stable ids: the persistent job store keys on them, so renaming one orphans its stored schedule.
@@ -67,6 +84,9 @@ JOBS: dict[str, Job] = {
     "close-idle-consultations": Job(
         close_idle_consultations,
         timedelta(minutes=1),
-        lambda config: {"idle_timeout": timedelta(minutes=int(config["CONSULTATION_IDLE_MINUTES"]))},
+        lambda app: {"idle_timeout": timedelta(minutes=int(app.config["CONSULTATION_IDLE_MINUTES"]))},
+    ),
+    "ticket-timers": Job(
+        ticket_timers, timedelta(minutes=1), lambda app: {"desk": app.extensions["workerlaw.desk"]}
     ),
 }
