@@ -113,7 +113,8 @@ def web_code(minutes: int, count: int, label: str | None) -> None:
     with current_app.extensions["workerlaw.sessions"]() as session, session.begin():
         now = utcnow()
         codes = [
-            workers.issue_code(session, now=now, ttl=timedelta(minutes=minutes), label=label) for _ in range(count)
+            workers.issue_code(session, now=now, ttl=timedelta(minutes=minutes), label=label)
+            for _ in range(count)
         ]
     for code in codes:
         click.echo(code)
