@@ -5,6 +5,7 @@ everything below, an admin everything."""
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import secrets
@@ -47,6 +48,11 @@ def check_password(stored: str, password: str) -> bool:
         return False
     actual = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), **_SCRYPT)
     return hmac.compare_digest(actual, base64.b64decode(digest))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return hash_password(secrets.token_hex(16))
 
 
 def validate_password(password: str) -> None:
@@ -95,7 +101,7 @@ def authenticate(session: Session, username: str, password: str, *, now: datetim
     LOCKOUT; an unknown name costs the same hashing time as a known one."""
     user = session.scalars(select(StaffUser).where(StaffUser.username == username)).one_or_none()
     if user is None or not user.active:
-        check_password(hash_password("timing-equaliser"), password)
+        check_password(_dummy_hash(), password)  # as slow as a real check: names cannot be probed
         raise LoginRefused("用户名或密码不对")
     if user.locked_until is not None and user.locked_until > now:
         raise LoginRefused("连续输错次数太多，账号已暂时锁定，请15分钟后再试", locked=True)

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from bot import notify, outbox
 from bot.roster import Routing, Tree, home_region, local, route, served_regions
 from bot.staff import visible_regions
-from models import LAWYER, Consultation, Message, OutboxMessage, OutboxStatus, Worker, as_utc
+from models import BOT, LAWYER, Consultation, Message, OutboxMessage, OutboxStatus, Worker, as_utc
 from models.org import Lawyer, Region, StaffUser
 from models.ticket import CLAIMED, CLOSED, OPEN, OUTCOMES, Notice, Referral, Ticket, TicketEvent
 
@@ -127,7 +127,7 @@ class Desk:
         )
         session.add(ticket)
         session.flush()
-        self._event(session, ticket, "created", None, question[:200], now)
+        self.record(session, ticket, "created", None, question[:200], now)
         text = f"{'【紧急】' if urgent else ''}新咨询待接单：{question[:40]}"
         lawyers = [d.lawyer_id for d in routing.on_duty if d.role == "primary"] or [
             d.lawyer_id for d in routing.on_duty
@@ -185,6 +185,8 @@ class Desk:
 
     def release_held(self, session: Session, worker: Worker, *, now: datetime) -> int:
         """The worker wrote: the window is open again, so replies that waited go out now, as one message."""
+        if worker.channel not in notify.PUSH_CHANNELS:
+            return 0
         held = list(
             session.scalars(
                 select(Message)
@@ -196,7 +198,7 @@ class Desk:
                 .order_by(Message.id)
             )
         )
-        if not held or worker.channel not in notify.PUSH_CHANNELS:
+        if not held:
             return 0
         text = "\n".join(m.content or "" for m in held if m.content)
         outbox.enqueue(
@@ -270,7 +272,7 @@ class Desk:
             if ticket.lawyer_id == user.lawyer_id and ticket.status == CLAIMED:
                 return
             raise TicketError("这个咨询已经被其他律师接了" if ticket.status != CLOSED else "这个咨询已经结束")
-        self._event(session, ticket, "claim", user, None, now)
+        self.record(session, ticket, "claim", user, None, now)
 
     def budget(self, session: Session, worker: Worker, *, now: datetime) -> Budget:
         """WeChat's window and how many customer-service messages are left in it."""
@@ -299,7 +301,7 @@ class Desk:
         worker = session.get(Worker, ticket.worker_id)
         consultation = session.get(Consultation, ticket.consultation_id)
         budget = self.budget(session, worker, now=now)
-        event = self._event(session, ticket, "reply", user, text, now)
+        event = self.record(session, ticket, "reply", user, text, now)
         joined = self._join_pending(session, worker, text, now) if budget.in_window else False
         if joined:
             delivery = notify.deliver_reply(
@@ -357,7 +359,7 @@ class Desk:
         self, session: Session, user: StaffUser, ticket: Ticket, text: str, *, now: datetime
     ) -> TicketEvent:
         """An internal note (never shown to the worker)."""
-        return self._event(session, ticket, "note", user, text, now)
+        return self.record(session, ticket, "note", user, text, now)
 
     def transfer(
         self,
@@ -392,7 +394,7 @@ class Desk:
                 raise TicketError("没有这个地区", 400)
             ticket.region_id, ticket.lawyer_id, ticket.status, ticket.claimed_at = region_id, None, OPEN, None
             target = region.name
-        self._event(
+        self.record(
             session, ticket, "transfer", user, f"转给{target}" + (f"：{reason}" if reason else ""), now
         )
 
@@ -419,18 +421,18 @@ class Desk:
         consultation.resolution = RESOLUTION_OF_OUTCOME[outcome]
         if category:
             consultation.category = category
-        self._event(session, ticket, "close", user, outcome, now)
-        worker = session.get(Worker, ticket.worker_id)
-        notify.deliver_reply(
-            session,
-            consultation,
-            self.templates["lawyer_closed"],
-            key=f"close-{ticket.id}",
-            now=now,
-            template=None,
-            author="bot",
+        self.record(session, ticket, "close", user, outcome, now)
+        self.tell_worker(
+            session, consultation, self.templates["lawyer_closed"], key=f"close-{ticket.id}", now=now
         )
-        worker.conversation = {"rate": consultation.id}
+        session.get(Worker, ticket.worker_id).conversation = {"rate": consultation.id}
+
+    @staticmethod
+    def tell_worker(
+        session: Session, consultation: Consultation, text: str, *, key: str, now: datetime
+    ) -> None:
+        """A message of the service (not a lawyer's) to the worker, once per `key`, the way WeChat allows."""
+        notify.deliver_reply(session, consultation, text, key=key, now=now, template=None, author=BOT)
 
     def refer(
         self, session: Session, user: StaffUser, ticket: Ticket, *, reason: str, now: datetime
@@ -448,7 +450,7 @@ class Desk:
         )
         session.add(referral)
         session.flush()
-        self._event(session, ticket, "referral", user, reason, now)
+        self.record(session, ticket, "referral", user, reason, now)
         admins = session.scalars(
             select(StaffUser.id).where(StaffUser.role == "union_admin", StaffUser.region_id == district)
         ).all()
@@ -511,41 +513,45 @@ class Desk:
     ) -> int:
         """Notices shown in the console, and a WeChat template message to whoever follows the account."""
         count = 0
-        for lawyer_id in dict.fromkeys(lawyer_ids):
+        recipients = [(Lawyer, "lawyer_id", i) for i in dict.fromkeys(lawyer_ids)]
+        recipients += [(StaffUser, "staff_id", i) for i in dict.fromkeys(staff_ids)]
+        for model, column, recipient_id in recipients:
             session.add(
                 Notice(
-                    lawyer_id=lawyer_id,
+                    **{column: recipient_id},
                     ticket_id=ticket.id if ticket else None,
                     kind=kind,
                     text=text,
                     created_at=now,
                 )
             )
-            lawyer = session.get(Lawyer, lawyer_id)
-            self._template(session, lawyer.openid if lawyer else None, ticket, kind, text, now)
-            count += 1
-        for staff_id in dict.fromkeys(staff_ids):
-            session.add(
-                Notice(
-                    staff_id=staff_id,
-                    ticket_id=ticket.id if ticket else None,
-                    kind=kind,
-                    text=text,
-                    created_at=now,
-                )
-            )
-            staff = session.get(StaffUser, staff_id)
-            self._template(session, staff.openid if staff else None, ticket, kind, text, now)
+            person = session.get(model, recipient_id)
+            self._template(session, person.openid if person else None, ticket, kind, text, now)
             count += 1
         session.flush()
         return count
 
+    @staticmethod
+    def _own_notices(user: StaffUser):
+        mine = Notice.staff_id == user.id
+        return or_(mine, Notice.lawyer_id == user.lawyer_id) if user.lawyer_id is not None else mine
+
     def notices(self, session: Session, user: StaffUser, *, limit: int = 50) -> list[Notice]:
         """The user's notices, newest first (their own, and their lawyer's)."""
-        mine = Notice.staff_id == user.id
-        if user.lawyer_id is not None:
-            mine = or_(mine, Notice.lawyer_id == user.lawyer_id)
-        return list(session.scalars(select(Notice).where(mine).order_by(Notice.id.desc()).limit(limit)))
+        query = select(Notice).where(self._own_notices(user)).order_by(Notice.id.desc()).limit(limit)
+        return list(session.scalars(query))
+
+    def mark_read(
+        self, session: Session, user: StaffUser, *, now: datetime, notice_id: int | None = None
+    ) -> int:
+        """Mark one of the user's notices, or all of them, read; returns how many changed."""
+        query = select(Notice).where(self._own_notices(user), Notice.read_at.is_(None))
+        if notice_id is not None:
+            query = query.where(Notice.id == notice_id)
+        unread = list(session.scalars(query))
+        for notice in unread:
+            notice.read_at = now
+        return len(unread)
 
     def _template(
         self, session: Session, openid: str | None, ticket: Ticket | None, kind: str, text: str, now: datetime
@@ -570,22 +576,32 @@ class Desk:
             kind="template",
         )
 
-    def _alert_admins(self, session: Session, ticket: Ticket, *, now: datetime) -> None:
-        """Urgent: the union admins of the region and every union above it, at once."""
+    @staticmethod
+    def union_admins(session: Session, region_id: int | None, *, with_admins: bool = False) -> list[int]:
+        """Active union admins of `region_id` and every union above it (the city union when the region
+        is unknown); `with_admins` adds the system admins."""
         tree = Tree(session)
+        chain = tree.chain(region_id) or ([tree.root()] if tree.root() is not None else [])
+        roles = ("union_admin", "admin") if with_admins else ("union_admin",)
+        in_chain = StaffUser.region_id.in_(chain)
+        return list(
+            session.scalars(
+                select(StaffUser.id)
+                .where(StaffUser.role.in_(roles), StaffUser.active.is_(True))
+                .where(or_(in_chain, StaffUser.role == "admin") if with_admins else in_chain)
+                .order_by(StaffUser.id)
+            )
+        )
+
+    def _alert_admins(self, session: Session, ticket: Ticket, *, now: datetime) -> None:
+        """Urgent: the union admins of the region and every union above it (and the admins), at once."""
         home = (ticket.case_card or {}).get("home_region_id") or ticket.region_id
-        chain = tree.chain(home) or ([tree.root()] if tree.root() else [])
-        admins = session.scalars(
-            select(StaffUser.id)
-            .where(StaffUser.role.in_(("union_admin", "admin")), StaffUser.active.is_(True))
-            .where(or_(StaffUser.region_id.in_(chain), StaffUser.role == "admin"))
-        ).all()
         self.notify_staff(
             session,
             ticket,
             kind="urgent",
             text=f"【紧急】{(ticket.question or '')[:40]}",
-            staff_ids=list(admins),
+            staff_ids=self.union_admins(session, home, with_admins=True),
             now=now,
         )
 
@@ -599,9 +615,10 @@ class Desk:
             raise TicketError("请先接单" if ticket.lawyer_id is None else "这个咨询由其他律师处理", 409)
 
     @staticmethod
-    def _event(
+    def record(
         session: Session, ticket: Ticket, kind: str, user: StaffUser | None, text: str | None, now: datetime
     ) -> TicketEvent:
+        """Add an event to the ticket's history."""
         event = TicketEvent(
             ticket_id=ticket.id, kind=kind, staff_id=user.id if user else None, text=text, created_at=now
         )

@@ -20,13 +20,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from bot import notify
-from bot.roster import Tree, on_duty
+from bot.roster import on_duty
 from bot.sql import begin_write
 from bot.tickets import Desk
-from models import BOT, Consultation
-from models.org import StaffUser
-from models.ticket import OPEN, Ticket, TicketEvent
+from models import Consultation
+from models.ticket import OPEN, Ticket
 
 log = logging.getLogger("workerlaw.timers")
 
@@ -109,16 +107,10 @@ def _backup(session: Session, ticket: Ticket, desk: Desk, now: datetime) -> int:
     )
     consultation = session.get(Consultation, ticket.consultation_id)
     if consultation is not None:
-        notify.deliver_reply(
-            session,
-            consultation,
-            desk.templates["interim"],
-            key=f"interim-{ticket.id}",
-            now=now,
-            template=None,
-            author=BOT,
+        desk.tell_worker(
+            session, consultation, desk.templates["interim"], key=f"interim-{ticket.id}", now=now
         )
-    session.add(TicketEvent(ticket_id=ticket.id, kind="timer", text="已提醒备班律师", created_at=now))
+    desk.record(session, ticket, "timer", None, "已提醒备班律师", now)
     return 1
 
 
@@ -126,19 +118,9 @@ def _admins(session: Session, ticket: Ticket, desk: Desk, now: datetime) -> int:
     """The union admins of the ticket's region and of every union above it."""
     if not _mark(session, ticket, now, admin_notified_at=now):
         return 0
-    tree = Tree(session)
-    chain = tree.chain(ticket.region_id) or ([tree.root()] if tree.root() is not None else [])
-    admins = session.scalars(
-        select(StaffUser.id)
-        .where(
-            StaffUser.role == "union_admin",
-            StaffUser.active.is_(True),
-            StaffUser.region_id.in_(chain),
-        )
-        .order_by(StaffUser.id)
-    ).all()
+    admins = desk.union_admins(session, ticket.region_id)
     desk.notify_staff(
         session, ticket, kind="unclaimed_admin", text=_waited(ticket, now), staff_ids=list(admins), now=now
     )
-    session.add(TicketEvent(ticket_id=ticket.id, kind="timer", text="已提醒工会管理员", created_at=now))
+    desk.record(session, ticket, "timer", None, "已提醒工会管理员", now)
     return 1

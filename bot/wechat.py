@@ -97,6 +97,17 @@ def _exchange(send: Callable[[], requests.Response], what: str) -> dict[str, Any
     return result
 
 
+def _templated(openid: str, template_id: str, data: dict[str, Any], **link: str | None) -> dict[str, Any]:
+    """The body of a template or subscription message; `link` is page= or url=, left out when empty."""
+    body: dict[str, Any] = {
+        "touser": openid,
+        "template_id": template_id,
+        "data": {name: {"value": value} for name, value in data.items()},
+    }
+    body.update({key: value for key, value in link.items() if value})
+    return body
+
+
 class _Client(WeChatClient):
     """wechatpy's client with the host configurable and the token supplied by our database store."""
 
@@ -232,25 +243,11 @@ class WeChatApi:
 
     def send_subscribe(self, openid: str, template_id: str, data: dict[str, Any], page: str | None) -> None:
         """Send a one-time subscription message; `data` is {field: value} of the template's fields."""
-        body: dict[str, Any] = {
-            "touser": openid,
-            "template_id": template_id,
-            "data": {name: {"value": value} for name, value in data.items()},
-        }
-        if page:
-            body["page"] = page
-        self._call("message/subscribe/send", body)
+        self._call("message/subscribe/send", _templated(openid, template_id, data, page=page))
 
     def send_template(self, openid: str, template_id: str, data: dict[str, Any], url: str | None) -> None:
         """Send an official-account template message (notices to lawyers and union staff)."""
-        body: dict[str, Any] = {
-            "touser": openid,
-            "template_id": template_id,
-            "data": {name: {"value": value} for name, value in data.items()},
-        }
-        if url:
-            body["url"] = url
-        self._call("message/template/send", body)
+        self._call("message/template/send", _templated(openid, template_id, data, url=url))
 
     def code_to_session(self, code: str) -> dict[str, str]:
         """`sns/jscode2session` — beside, not under, `cgi-bin/` on the configured host."""

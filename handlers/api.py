@@ -17,6 +17,7 @@ from bot.catalog import Catalog
 from bot.errors import WeChatError, WeChatRejected
 from bot.inbox import Inbound
 from handlers.db import get_session
+from handlers.json_api import ApiError, body, http_error, json_errors, only, text_field
 from handlers.openapi import SPEC
 from models import Worker, as_utc, utcnow
 
@@ -25,24 +26,7 @@ MAX_QUERY_CHARS = 200
 MAX_PER_PAGE = 50
 
 
-class ApiError(Exception):
-    """A request the API refuses: `status`, a stable `code` and a message a person can read."""
-
-    def __init__(self, status: int, code: str, message: str):
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-
-@bp.errorhandler(ApiError)
-def _api_error(exc: ApiError):
-    return jsonify(error=exc.code, message=exc.message), exc.status
-
-
-def _http_error(exc: HTTPException):
-    return jsonify(error=exc.name.lower().replace(" ", "_"), message=exc.description), exc.code
-
-
-bp.register_error_handler(HTTPException, _http_error)
+json_errors(bp)
 
 
 def init_app(app: Flask) -> None:
@@ -53,7 +37,7 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(405)
     def _unrouted(exc: HTTPException):
         if request.path.startswith("/api/"):
-            return _http_error(exc)
+            return http_error(exc)
         return exc
 
 
@@ -70,23 +54,17 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
     return int(raw)
 
 
-def _only(*allowed: str) -> None:
-    unknown = sorted(set(request.args) - set(allowed))
-    if unknown:
-        raise ApiError(400, "unknown_parameter", f"unknown query parameter(s): {', '.join(unknown)}")
-
-
 @bp.get("/topics")
 def topics():
     """The topics (labour categories) with short descriptions."""
-    _only()
+    only()
     return jsonify(topics=_catalog().topics())
 
 
 @bp.get("/faq")
 def faq_list():
     """FAQ entries of a topic, or matching `q` through the engine's index; paginated."""
-    _only("category", "q", "page", "per_page")
+    only("category", "q", "page", "per_page")
     catalog = _catalog()
     category = request.args.get("category") or None
     if category and category not in catalog.kb.labour_categories:
@@ -107,7 +85,7 @@ def faq_list():
 @bp.get("/faq/<faq_id>")
 def faq_detail(faq_id: str):
     """One entry in full, with the text of every article it cites."""
-    _only()
+    only()
     catalog = _catalog()
     entry = catalog.entry(faq_id)
     if entry is None:
@@ -131,27 +109,6 @@ def _serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="workerlaw-mp-login")
 
 
-def _body(*fields: str) -> dict:
-    """The JSON object body, with exactly the named fields (no unknown ones)."""
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise ApiError(400, "invalid_body", "the body must be a JSON object")
-    if unknown := sorted(set(data) - set(fields)):
-        raise ApiError(400, "unknown_field", f"unknown field(s): {', '.join(unknown)}")
-    if missing := [f for f in fields if f not in data]:
-        raise ApiError(400, "missing_field", f"missing field(s): {', '.join(missing)}")
-    return data
-
-
-def _text(data: dict, name: str, limit: int) -> str:
-    value = data[name]
-    if not isinstance(value, str) or not value.strip():
-        raise ApiError(400, "invalid_field", f"{name} must be non-empty text")
-    if len(value) > limit:
-        raise ApiError(400, "field_too_long", f"{name} is limited to {limit} characters")
-    return value.strip()
-
-
 def _worker() -> Worker:
     """The signed-in worker (Authorization: Bearer <token from /login>)."""
     header = request.headers.get("Authorization", "")
@@ -172,7 +129,7 @@ def _worker() -> Worker:
 @bp.post("/login")
 def login():
     """Exchange a `wx.login` code for a signed token (the session_key never leaves the server)."""
-    code = _text(_body("code"), "code", 128)
+    code = text_field(body(("code",)), "code", 128)
     gateway = current_app.extensions["workerlaw.wechat"]
     if gateway is None:
         raise ApiError(503, "wechat_not_configured", "WeChat sign-in is not configured on this server")
@@ -200,7 +157,7 @@ def oauth_configured() -> bool:
 @bp.get("/login/methods")
 def login_methods():
     """How the mobile page signs in: WeChat's web OAuth when configured, else a one-time code."""
-    _only()
+    only()
     oauth = oauth_configured()
     return jsonify(oauth_url="/m/oauth/start" if oauth else None, code=not oauth)
 
@@ -208,7 +165,7 @@ def login_methods():
 @bp.post("/login/code")
 def login_code():
     """Sign in on the mobile page with a one-time code staff issued (`flask --app app web-code`)."""
-    code = _text(_body("code"), "code", 32)
+    code = text_field(body(("code",)), "code", 32)
     if oauth_configured():
         raise ApiError(403, "code_login_disabled", "sign in with WeChat: one-time codes are off here")
     session = get_session()
@@ -222,7 +179,7 @@ def login_code():
 @bp.post("/ask")
 def ask():
     """A question through the same engine, conversation and 人次 rules as the webhook."""
-    text = _text(_body("text"), "text", MAX_TEXT_CHARS)
+    text = text_field(body(("text",)), "text", MAX_TEXT_CHARS)
     return _ask(_worker(), text)
 
 
@@ -265,7 +222,7 @@ def _consultation_json(item) -> dict:
 @bp.get("/consultations")
 def my_consultations():
     """My consultations on every channel, newest first."""
-    _only()
+    only()
     worker = _worker()
     return jsonify(items=[_consultation_json(c) for c in workers.history(get_session(), worker)])
 
@@ -280,7 +237,7 @@ def _mine(consultation_id: int, worker: Worker | None = None):
 @bp.get("/consultations/<int:consultation_id>")
 def consultation_detail(consultation_id: int):
     """One consultation with its transcript (the worker's messages and every reply)."""
-    _only()
+    only()
     item = _mine(consultation_id)
     messages = [
         {
@@ -297,7 +254,7 @@ def consultation_detail(consultation_id: int):
 @bp.post("/consultations/<int:consultation_id>/rating")
 def rate(consultation_id: int):
     """Rate the help received, 1 to 5 stars."""
-    stars = _body("stars")["stars"]
+    stars = body(("stars",))["stars"]
     if not isinstance(stars, int) or isinstance(stars, bool) or not 1 <= stars <= 5:
         raise ApiError(400, "invalid_field", "stars must be a whole number from 1 to 5")
     item = _mine(consultation_id)
@@ -314,7 +271,7 @@ def _privacy() -> tuple[str, str]:
 @bp.get("/privacy")
 def privacy_notice():
     """The privacy notice a worker accepts before the first question."""
-    _only()
+    only()
     version, text = _privacy()
     return jsonify(version=version, text=text)
 
@@ -322,7 +279,7 @@ def privacy_notice():
 @bp.post("/privacy")
 def privacy_accept():
     """Accept the current privacy notice (stored with its version and time)."""
-    version = _text(_body("version"), "version", 16)
+    version = text_field(body(("version",)), "version", 16)
     current, _ = _privacy()
     if version != current:
         raise ApiError(409, "privacy_outdated", f"the current notice is version {current}; read it again")
@@ -345,7 +302,7 @@ def erase_me():
 @bp.post("/consultations/<int:consultation_id>/messages")
 def add_message(consultation_id: int):
     """A follow-up in one of my open consultations (through the same Inbox as any question)."""
-    text = _text(_body("text"), "text", MAX_TEXT_CHARS)
+    text = text_field(body(("text",)), "text", MAX_TEXT_CHARS)
     worker = _worker()
     item = _mine(consultation_id, worker)
     if item.closed_at is not None:
@@ -363,7 +320,7 @@ def _reply_template():
 @bp.get("/subscriptions")
 def subscriptions():
     """The template to request with wx.requestSubscribeMessage, and how many grants of it I hold."""
-    _only()
+    only()
     worker = _worker()
     template = _reply_template()
     if template is None:
@@ -377,7 +334,7 @@ def subscriptions():
 @bp.post("/subscriptions")
 def subscribe():
     """Record the templates the worker accepted in wx.requestSubscribeMessage (one message each)."""
-    ids = _body("template_ids")["template_ids"]
+    ids = body(("template_ids",))["template_ids"]
     if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
         raise ApiError(400, "invalid_field", "template_ids must be a non-empty list of template ids")
     if len(ids) > MAX_TEMPLATE_IDS:

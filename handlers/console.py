@@ -35,14 +35,15 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot import notify
+from bot import notify, roster_edit
 from bot.roster import CHINA, Tree, next_start, on_duty
+from bot.roster_edit import WEEKDAYS, RosterError
 from bot.staff import LoginRefused, authenticate, visible_regions
 from bot.tickets import Desk, TicketError
 from handlers.db import get_session
 from models import Consultation, Worker, as_utc, utcnow
 from models.org import SHIFT_ROLES, Holiday, Lawyer, Region, Shift, StaffUser, WeeklyShift
-from models.ticket import CLOSED, OUTCOMES, Notice, Referral, Ticket
+from models.ticket import CLOSED, OUTCOMES, Referral, Ticket
 
 bp = Blueprint(
     "console",
@@ -58,7 +59,6 @@ CSP = "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-ac
 MAX_REPLY = 600  # characters: a customer-service text message stays under WeChat's 2048 bytes
 MAX_NOTE = 2000
 MAX_REASON = 500
-MAX_SHIFT = timedelta(days=31)
 MAX_HOLIDAY_NAME = 64
 MAX_ID = 2**31 - 1  # ids are 32-bit integers in PostgreSQL
 
@@ -84,7 +84,6 @@ EVENT_NAMES = {
 }
 ROLE_NAMES = {"lawyer": "律师", "union_admin": "工会管理员", "admin": "系统管理员"}
 SHIFT_ROLE_NAMES = {"primary": "主班", "backup": "备班"}
-WEEKDAYS = ("周一", "周二", "周三", "周四", "周五", "周六", "周日")
 CHANNELS = {"oa": "公众号", "mp": "小程序", "web": "网页"}
 DELIVERY_NAMES = {
     notify.CUSTOMER_SERVICE: "已排队通过客服消息发送",
@@ -279,13 +278,6 @@ def _day(name: str, label: str) -> date:
         return date.fromisoformat(raw)
     except ValueError:
         raise FormError(f"{label}的格式不对，请按 2026-10-01 的样子填写。") from None
-
-
-def _lawyer(db: Session, lawyer_id: int | None) -> Lawyer:
-    lawyer = db.get(Lawyer, lawyer_id) if lawyer_id is not None else None
-    if lawyer is None or not lawyer.active:
-        raise FormError("没有这位律师，请重新选择。")
-    return lawyer
 
 
 def _safe_next(target: str | None) -> str:
@@ -606,11 +598,6 @@ def review_referral(referral_id: int):
 # --- notices ----------------------------------------------------------------------------------------
 
 
-def _own_notice(user: StaffUser):
-    mine = Notice.staff_id == user.id
-    return or_(mine, Notice.lawyer_id == user.lawyer_id) if user.lawyer_id is not None else mine
-
-
 @bp.get("/notices")
 def notices():
     return render_template("console/notices.html", notices=_desk().notices(get_session(), _user()))
@@ -625,12 +612,7 @@ def notices_read():
     except FormError as exc:
         flash(str(exc), "error")
         return redirect(url_for(".notices"))
-    query = select(Notice).where(_own_notice(user), Notice.read_at.is_(None))
-    if notice_id is not None:
-        query = query.where(Notice.id == notice_id)
-    now = utcnow()
-    for n in db.scalars(query):
-        n.read_at = now
+    _desk().mark_read(db, user, now=utcnow(), notice_id=notice_id)
     db.commit()
     return redirect(url_for(".notices"))
 
@@ -708,22 +690,13 @@ def roster():
     )
 
 
-def _roster_region(db: Session, user: StaffUser) -> int:
-    """The form's region, which must be one the user manages."""
-    region_id = _int("region_id", "地区")
-    allowed = visible_regions(db, user)
-    if db.get(Region, region_id) is None or (allowed is not None and region_id not in allowed):
-        raise FormError("没有这个地区，或您无权管理这个地区的值班表。")
-    return region_id
-
-
 def _roster_change(change: Callable[[Session, StaffUser], str]):
     db, user = get_session(), _user()
     try:
         message = change(db, user)
         db.commit()
         flash(message, "ok")
-    except FormError as exc:
+    except (FormError, RosterError) as exc:
         db.rollback()
         flash(str(exc), "error")
     except IntegrityError:
@@ -736,17 +709,15 @@ def _roster_change(change: Callable[[Session, StaffUser], str]):
 @admins_only
 def add_shift():
     def change(db, user):
-        region_id = _roster_region(db, user)
-        lawyer = _lawyer(db, _int("lawyer_id", "律师"))
-        role = _choice("role", "主班或备班", SHIFT_ROLES)
-        start, end = _china_datetime("start", "开始时间"), _china_datetime("end", "结束时间")
-        if end <= start:
-            raise FormError("结束时间必须晚于开始时间。")
-        if end - start > MAX_SHIFT:
-            raise FormError("一个班次不能超过31天，长期值班请用每周排班。")
-        db.add(Shift(region_id=region_id, lawyer_id=lawyer.id, role=role, starts_at=start, ends_at=end))
-        db.flush()
-        return f"已添加{lawyer.name}的值班。"
+        return roster_edit.add_shift(
+            db,
+            user,
+            region_id=_int("region_id", "地区"),
+            lawyer_id=_int("lawyer_id", "律师"),
+            role=_choice("role", "主班或备班", SHIFT_ROLES),
+            start=_china_datetime("start", "开始时间"),
+            end=_china_datetime("end", "结束时间"),
+        )
 
     return _roster_change(change)
 
@@ -755,27 +726,16 @@ def add_shift():
 @admins_only
 def add_weekly():
     def change(db, user):
-        region_id = _roster_region(db, user)
-        lawyer = _lawyer(db, _int("lawyer_id", "律师"))
-        role = _choice("role", "主班或备班", SHIFT_ROLES)
-        weekday = _int("weekday", "星期几")
-        if weekday > 6:
-            raise FormError("请选择星期几。")
-        start, end = _clock_time("start", "开始时间"), _clock_time("end", "结束时间")
-        if end <= start:
-            raise FormError("结束时间必须晚于开始时间（跨夜的班请分成两段）。")
-        db.add(
-            WeeklyShift(
-                region_id=region_id,
-                lawyer_id=lawyer.id,
-                role=role,
-                weekday=weekday,
-                start_time=start,
-                end_time=end,
-            )
+        return roster_edit.add_weekly(
+            db,
+            user,
+            region_id=_int("region_id", "地区"),
+            lawyer_id=_int("lawyer_id", "律师"),
+            role=_choice("role", "主班或备班", SHIFT_ROLES),
+            weekday=_int("weekday", "星期几"),
+            start=_clock_time("start", "开始时间"),
+            end=_clock_time("end", "结束时间"),
         )
-        db.flush()
-        return f"已添加{lawyer.name}每{WEEKDAYS[weekday]}的值班。"
 
     return _roster_change(change)
 
@@ -785,36 +745,13 @@ def add_weekly():
 def add_holiday():
     def change(db, user):
         everywhere = request.form.get("region_id") == "all"
-        if everywhere and user.role != "admin":
-            raise FormError("只有系统管理员可以设置全市的节假日。")
-        region_id = None if everywhere else _roster_region(db, user)
-        day = _day("day", "日期")
-        name = _text("name", "节假日名称", MAX_HOLIDAY_NAME)
-        same = select(Holiday.id).where(Holiday.day == day)
-        same = same.where(
-            Holiday.region_id.is_(None) if region_id is None else Holiday.region_id == region_id
+        return roster_edit.add_holiday(
+            db,
+            user,
+            region_id=None if everywhere else _int("region_id", "地区"),
+            day=_day("day", "日期"),
+            name=_text("name", "节假日名称", MAX_HOLIDAY_NAME),
         )
-        if db.scalar(same) is not None:
-            raise FormError("这一天已经设为节假日了。")
-        db.add(Holiday(day=day, region_id=region_id, name=name))
-        db.flush()
-        return f"已添加节假日：{day:%Y-%m-%d} {name}。"
-
-    return _roster_change(change)
-
-
-def _delete(model, row_id: int, what: str):
-    def change(db, user):
-        row = db.get(model, row_id)
-        allowed = visible_regions(db, user)
-        if row is None:
-            raise FormError(f"没有这个{what}，可能已经删除了。")
-        if row.region_id is None and user.role != "admin":
-            raise FormError("只有系统管理员可以删除全市的节假日。")
-        if row.region_id is not None and allowed is not None and row.region_id not in allowed:
-            raise FormError(f"您无权删除这个{what}。")
-        db.delete(row)
-        return f"已删除{what}。"
 
     return _roster_change(change)
 
@@ -822,19 +759,19 @@ def _delete(model, row_id: int, what: str):
 @bp.post("/roster/shifts/<int:row_id>/delete")
 @admins_only
 def delete_shift(row_id: int):
-    return _delete(Shift, row_id, "值班")
+    return _roster_change(lambda db, user: roster_edit.delete(db, user, "shift", row_id))
 
 
 @bp.post("/roster/weekly/<int:row_id>/delete")
 @admins_only
 def delete_weekly(row_id: int):
-    return _delete(WeeklyShift, row_id, "每周排班")
+    return _roster_change(lambda db, user: roster_edit.delete(db, user, "weekly", row_id))
 
 
 @bp.post("/roster/holidays/<int:row_id>/delete")
 @admins_only
 def delete_holiday(row_id: int):
-    return _delete(Holiday, row_id, "节假日")
+    return _roster_change(lambda db, user: roster_edit.delete(db, user, "holiday", row_id))
 
 
 def init_app(app: Flask) -> None:

@@ -1,5 +1,6 @@
 """The OpenAPI 3 document of `/api/mp`, served at `/api/mp/openapi.json`; a test keeps it in step with
-the routes (every route documented, nothing documented that does not exist)."""
+the routes (every route documented, nothing documented that does not exist). Its building blocks
+(`ERROR`, `BEARER`, `json_content`, `error_responses`, `request_body`) serve the staff API's document too."""
 
 from __future__ import annotations
 
@@ -7,25 +8,25 @@ ERROR = {"$ref": "#/components/schemas/Error"}
 BEARER = [{"bearer": []}]
 
 
-def _json(schema: dict) -> dict:
+def json_content(schema: dict) -> dict:
     return {"content": {"application/json": {"schema": schema}}}
 
 
-def _errors(*codes: int) -> dict:
-    return {str(c): {"description": "error", **_json(ERROR)} for c in codes}
+def error_responses(*codes: int) -> dict:
+    return {str(c): {"description": "error", **json_content(ERROR)} for c in codes}
 
 
-def _body(properties: dict, required: list[str]) -> dict:
+def request_body(properties: dict, required: list[str], *, optional_body: bool = False) -> dict:
     return {
-        "required": True,
-        **_json(
+        "required": not optional_body,
+        **json_content(
             {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
         ),
     }
 
 
 TEXT = {"type": "string", "minLength": 1, "maxLength": 500}
-OK = {"200": {"description": "ok", **_json({"type": "object"})}}
+OK = {"200": {"description": "ok", **json_content({"type": "object"})}}
 
 SPEC: dict = {
     "openapi": "3.0.3",
@@ -43,7 +44,7 @@ SPEC: dict = {
     "paths": {
         "/api/mp/openapi.json": {"get": {"summary": "This document", "responses": OK}},
         "/api/mp/topics": {
-            "get": {"summary": "Topics with short descriptions", "responses": {**OK, **_errors(400)}}
+            "get": {"summary": "Topics with short descriptions", "responses": {**OK, **error_responses(400)}}
         },
         "/api/mp/faq": {
             "get": {
@@ -58,7 +59,7 @@ SPEC: dict = {
                         "schema": {"type": "integer", "minimum": 1, "maximum": 50},
                     },
                 ],
-                "responses": {**OK, **_errors(400)},
+                "responses": {**OK, **error_responses(400)},
             }
         },
         "/api/mp/faq/{faq_id}": {
@@ -67,41 +68,43 @@ SPEC: dict = {
                 "parameters": [
                     {"name": "faq_id", "in": "path", "required": True, "schema": {"type": "string"}}
                 ],
-                "responses": {**OK, **_errors(400, 404)},
+                "responses": {**OK, **error_responses(400, 404)},
             }
         },
         "/api/mp/login": {
             "post": {
                 "summary": "Exchange a wx.login code for a signed token",
-                "requestBody": _body(
+                "requestBody": request_body(
                     {"code": {"type": "string", "minLength": 1, "maxLength": 128}}, ["code"]
                 ),
-                "responses": {**OK, **_errors(400, 401, 503)},
+                "responses": {**OK, **error_responses(400, 401, 503)},
             }
         },
         "/api/mp/login/methods": {
             "get": {
                 "summary": "How the mobile page signs in: web OAuth URL when configured, else one-time codes",
-                "responses": {**OK, **_errors(400)},
+                "responses": {**OK, **error_responses(400)},
             }
         },
         "/api/mp/login/code": {
             "post": {
                 "summary": "Sign in on the mobile page with a one-time code staff issued",
-                "requestBody": _body({"code": {"type": "string", "minLength": 1, "maxLength": 32}}, ["code"]),
-                "responses": {**OK, **_errors(400, 401, 403)},
+                "requestBody": request_body(
+                    {"code": {"type": "string", "minLength": 1, "maxLength": 32}}, ["code"]
+                ),
+                "responses": {**OK, **error_responses(400, 401, 403)},
             }
         },
         "/api/mp/subscriptions": {
             "get": {
                 "summary": "The reply template to request with wx.requestSubscribeMessage; my unused grants",
                 "security": BEARER,
-                "responses": {**OK, **_errors(400, 401)},
+                "responses": {**OK, **error_responses(400, 401)},
             },
             "post": {
                 "summary": "Record templates I accepted (each allows one message beyond 48 hours)",
                 "security": BEARER,
-                "requestBody": _body(
+                "requestBody": request_body(
                     {
                         "template_ids": {
                             "type": "array",
@@ -112,7 +115,7 @@ SPEC: dict = {
                     },
                     ["template_ids"],
                 ),
-                "responses": {**OK, **_errors(400, 401)},
+                "responses": {**OK, **error_responses(400, 401)},
             },
         },
         "/api/mp/privacy": {
@@ -120,20 +123,24 @@ SPEC: dict = {
             "post": {
                 "summary": "Accept the privacy notice",
                 "security": BEARER,
-                "requestBody": _body({"version": {"type": "string"}}, ["version"]),
-                "responses": {**OK, **_errors(400, 401, 409)},
+                "requestBody": request_body({"version": {"type": "string"}}, ["version"]),
+                "responses": {**OK, **error_responses(400, 401, 409)},
             },
         },
         "/api/mp/ask": {
             "post": {
                 "summary": "Ask a question (answer, numbered choices, or the on-duty lawyer)",
                 "security": BEARER,
-                "requestBody": _body({"text": TEXT}, ["text"]),
-                "responses": {**OK, **_errors(400, 401, 403)},
+                "requestBody": request_body({"text": TEXT}, ["text"]),
+                "responses": {**OK, **error_responses(400, 401, 403)},
             }
         },
         "/api/mp/consultations": {
-            "get": {"summary": "My consultations", "security": BEARER, "responses": {**OK, **_errors(401)}}
+            "get": {
+                "summary": "My consultations",
+                "security": BEARER,
+                "responses": {**OK, **error_responses(401)},
+            }
         },
         "/api/mp/consultations/{consultation_id}": {
             "get": {
@@ -142,7 +149,7 @@ SPEC: dict = {
                 "parameters": [
                     {"name": "consultation_id", "in": "path", "required": True, "schema": {"type": "integer"}}
                 ],
-                "responses": {**OK, **_errors(401, 404)},
+                "responses": {**OK, **error_responses(401, 404)},
             }
         },
         "/api/mp/consultations/{consultation_id}/messages": {
@@ -152,8 +159,8 @@ SPEC: dict = {
                 "parameters": [
                     {"name": "consultation_id", "in": "path", "required": True, "schema": {"type": "integer"}}
                 ],
-                "requestBody": _body({"text": TEXT}, ["text"]),
-                "responses": {**OK, **_errors(400, 401, 403, 404, 409)},
+                "requestBody": request_body({"text": TEXT}, ["text"]),
+                "responses": {**OK, **error_responses(400, 401, 403, 404, 409)},
             }
         },
         "/api/mp/consultations/{consultation_id}/rating": {
@@ -163,15 +170,17 @@ SPEC: dict = {
                 "parameters": [
                     {"name": "consultation_id", "in": "path", "required": True, "schema": {"type": "integer"}}
                 ],
-                "requestBody": _body({"stars": {"type": "integer", "minimum": 1, "maximum": 5}}, ["stars"]),
-                "responses": {**OK, **_errors(400, 401, 404)},
+                "requestBody": request_body(
+                    {"stars": {"type": "integer", "minimum": 1, "maximum": 5}}, ["stars"]
+                ),
+                "responses": {**OK, **error_responses(400, 401, 404)},
             }
         },
         "/api/mp/me": {
             "delete": {
                 "summary": "Erase my personal data and message texts",
                 "security": BEARER,
-                "responses": {**OK, **_errors(401)},
+                "responses": {**OK, **error_responses(401)},
             }
         },
     },

@@ -16,12 +16,11 @@ from datetime import datetime
 from flask import Blueprint, current_app, jsonify, request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
-from werkzeug.exceptions import HTTPException
 
 from bot.staff import LoginRefused, authenticate
 from bot.tickets import Desk, TicketError
-from handlers.api import ApiError
 from handlers.db import get_session
+from handlers.json_api import ApiError, body, json_errors, only, text_field
 from handlers.staff_openapi import SPEC
 from models import Message, Worker, as_utc, utcnow
 from models.org import Lawyer, Region, StaffUser
@@ -39,9 +38,7 @@ VIEWS = ("all", "mine", "regions", "unassigned")
 ERROR_OF_STATUS = {400: "invalid_request", 403: "forbidden", 404: "not_found", 409: "conflict"}
 
 
-@bp.errorhandler(ApiError)
-def _api_error(exc: ApiError):
-    return jsonify(error=exc.code, message=exc.message), exc.status
+json_errors(bp)
 
 
 @bp.errorhandler(TicketError)
@@ -49,20 +46,7 @@ def _ticket_error(exc: TicketError):
     return jsonify(error=ERROR_OF_STATUS.get(exc.status, "conflict"), message=str(exc)), exc.status
 
 
-def _http_error(exc: HTTPException):
-    return jsonify(error=exc.name.lower().replace(" ", "_"), message=exc.description), exc.code
-
-
-bp.register_error_handler(HTTPException, _http_error)
-
-
 # --- input -----------------------------------------------------------------------------------------
-
-
-def _only(*allowed: str) -> None:
-    unknown = sorted(set(request.args) - set(allowed))
-    if unknown:
-        raise ApiError(400, "unknown_parameter", f"unknown query parameter(s): {', '.join(unknown)}")
 
 
 def _choice(name: str, choices: tuple[str, ...], default: str) -> str:
@@ -72,29 +56,8 @@ def _choice(name: str, choices: tuple[str, ...], default: str) -> str:
     return value
 
 
-def _body(required: tuple[str, ...] = (), optional: tuple[str, ...] = ()) -> dict:
-    """The JSON object body: every `required` field, perhaps the `optional` ones, nothing else."""
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise ApiError(400, "invalid_body", "the body must be a JSON object")
-    if unknown := sorted(set(data) - set(required) - set(optional)):
-        raise ApiError(400, "unknown_field", f"unknown field(s): {', '.join(unknown)}")
-    if missing := [f for f in required if f not in data]:
-        raise ApiError(400, "missing_field", f"missing field(s): {', '.join(missing)}")
-    return data
-
-
-def _text(data: dict, name: str, limit: int) -> str:
-    value = data[name]
-    if not isinstance(value, str) or not value.strip():
-        raise ApiError(400, "invalid_field", f"{name} must be non-empty text")
-    if len(value) > limit:
-        raise ApiError(400, "field_too_long", f"{name} is limited to {limit} characters")
-    return value.strip()
-
-
 def _optional_text(data: dict, name: str, limit: int) -> str | None:
-    return None if data.get(name) is None else _text(data, name, limit)
+    return None if data.get(name) is None else text_field(data, name, limit)
 
 
 def _id(data: dict, name: str) -> int | None:
@@ -153,8 +116,8 @@ def _user_json(user: StaffUser) -> dict:
 @bp.post("/login")
 def login():
     """Username and password for a token; five wrong passwords in a row lock the account for a while."""
-    data = _body(("username", "password"))
-    username, password = _text(data, "username", 64), data["password"]
+    data = body(("username", "password"))
+    username, password = text_field(data, "username", 64), data["password"]
     if not isinstance(password, str) or not password or len(password) > 256:
         raise ApiError(400, "invalid_field", "password must be text of at most 256 characters")
     session = get_session()
@@ -170,7 +133,7 @@ def login():
 @bp.get("/me")
 def me():
     """The signed-in user."""
-    _only()
+    only()
     return jsonify(_user_json(_user()))
 
 
@@ -232,7 +195,7 @@ def _ticket(ticket_id: int) -> tuple[StaffUser, Ticket]:
 @bp.get("/tickets")
 def tickets():
     """The queue: urgent first, then longest waiting (what the user may see, narrowed by `view`)."""
-    _only("status", "view")
+    only("status", "view")
     status = _choice("status", STATUSES, "open")
     view = _choice("view", VIEWS, "all")
     user = _user()
@@ -280,7 +243,7 @@ def _events_json(session, events: list[TicketEvent]) -> list[dict]:
 @bp.get("/tickets/<int:ticket_id>")
 def ticket_detail(ticket_id: int):
     """One ticket with the case card, the whole transcript, its history and WeChat's sending budget."""
-    _only()
+    only()
     _, ticket = _ticket(ticket_id)
     session, desk, now = get_session(), _desk(), utcnow()
     worker = session.get(Worker, ticket.worker_id)
@@ -304,7 +267,7 @@ def ticket_detail(ticket_id: int):
 def _empty_body() -> None:
     """Action routes without parameters accept no body, or an empty JSON object."""
     if request.get_data(cache=True):
-        _body()
+        body()
 
 
 @bp.post("/tickets/<int:ticket_id>/claim")
@@ -322,7 +285,7 @@ def claim(ticket_id: int):
 def reply(ticket_id: int):
     """A reply to the worker: stored in the transcript, and sent the way WeChat allows (`delivery.via`:
     customer_service, subscription, or history — held until the worker writes again)."""
-    text = _text(_body(("text",)), "text", MAX_REPLY_CHARS)
+    text = text_field(body(("text",)), "text", MAX_REPLY_CHARS)
     user, ticket = _ticket(ticket_id)
     session, now = get_session(), utcnow()
     delivery = _desk().reply(session, user, ticket, text, now=now)
@@ -337,7 +300,7 @@ def reply(ticket_id: int):
 @bp.post("/tickets/<int:ticket_id>/transfer")
 def transfer(ticket_id: int):
     """Hand the ticket to another lawyer (`lawyer_id`) or another region's queue (`region_id`)."""
-    data = _body(optional=("lawyer_id", "region_id", "reason"))
+    data = body(optional=("lawyer_id", "region_id", "reason"))
     lawyer_id, region_id = _id(data, "lawyer_id"), _id(data, "region_id")
     if (lawyer_id is None) == (region_id is None):
         raise ApiError(400, "invalid_field", "give exactly one of lawyer_id and region_id")
@@ -352,7 +315,7 @@ def transfer(ticket_id: int):
 @bp.post("/tickets/<int:ticket_id>/note")
 def note(ticket_id: int):
     """An internal note on the ticket (never shown to the worker)."""
-    text = _text(_body(("text",)), "text", MAX_NOTE_CHARS)
+    text = text_field(body(("text",)), "text", MAX_NOTE_CHARS)
     user, ticket = _ticket(ticket_id)
     session, now = get_session(), utcnow()
     event = _desk().note(session, user, ticket, text, now=now)
@@ -363,7 +326,7 @@ def note(ticket_id: int):
 @bp.post("/tickets/<int:ticket_id>/close")
 def close(ticket_id: int):
     """Close with an outcome (and the labour category, or null); the worker is asked to rate the help."""
-    data = _body(("outcome",), ("category",))
+    data = body(("outcome",), ("category",))
     outcome = data["outcome"]
     if outcome not in OUTCOMES:
         raise ApiError(400, "invalid_field", f"outcome must be one of {', '.join(OUTCOMES)}")
@@ -381,7 +344,7 @@ def close(ticket_id: int):
 @bp.post("/tickets/<int:ticket_id>/refer")
 def refer(ticket_id: int):
     """Refer the case for legal aid, to the district union above the worker's region (for review)."""
-    reason = _text(_body(("reason",)), "reason", MAX_REASON_CHARS)
+    reason = text_field(body(("reason",)), "reason", MAX_REASON_CHARS)
     user, ticket = _ticket(ticket_id)
     session, now = get_session(), utcnow()
     referral = _desk().refer(session, user, ticket, reason=reason, now=now)

@@ -3,32 +3,13 @@ a test keeps it in step with the routes (every route documented, nothing documen
 
 from __future__ import annotations
 
+from handlers.openapi import BEARER, error_responses, json_content, request_body
 from models.ticket import OUTCOMES
-
-ERROR = {"$ref": "#/components/schemas/Error"}
-BEARER = [{"bearer": []}]
-
-
-def _json(schema: dict) -> dict:
-    return {"content": {"application/json": {"schema": schema}}}
-
-
-def _errors(*codes: int) -> dict:
-    return {str(c): {"description": "error", **_json(ERROR)} for c in codes}
-
-
-def _body(properties: dict, required: list[str], *, optional_body: bool = False) -> dict:
-    return {
-        "required": not optional_body,
-        **_json(
-            {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
-        ),
-    }
 
 
 def _ok(ref: str | None = None) -> dict:
     schema = {"$ref": f"#/components/schemas/{ref}"} if ref else {"type": "object"}
-    return {"200": {"description": "ok", **_json(schema)}}
+    return {"200": {"description": "ok", **json_content(schema)}}
 
 
 TICKET_ID = [{"name": "ticket_id", "in": "path", "required": True, "schema": {"type": "integer"}}]
@@ -63,7 +44,7 @@ def _action(summary: str, body: dict | None, errors: tuple[int, ...], ok: str | 
         "summary": summary,
         "security": BEARER,
         "parameters": TICKET_ID,
-        "responses": {**_ok(ok), **_errors(*errors)},
+        "responses": {**_ok(ok), **error_responses(*errors)},
     }
     if body is not None:
         op["requestBody"] = body
@@ -89,21 +70,21 @@ SPEC: dict = {
         "/api/login": {
             "post": {
                 "summary": "Username and password for a bearer token (12 hours; 5 wrong passwords lock it)",
-                "requestBody": _body(
+                "requestBody": request_body(
                     {
                         "username": {"type": "string", "minLength": 1, "maxLength": 64},
                         "password": {"type": "string", "minLength": 1, "maxLength": 256},
                     },
                     ["username", "password"],
                 ),
-                "responses": {**_ok(), **_errors(400, 401)},
+                "responses": {**_ok(), **error_responses(400, 401)},
             }
         },
         "/api/me": {
             "get": {
                 "summary": "The signed-in user",
                 "security": BEARER,
-                "responses": {**_ok(), **_errors(401)},
+                "responses": {**_ok(), **error_responses(401)},
             }
         },
         "/api/tickets": {
@@ -129,7 +110,7 @@ SPEC: dict = {
                 "responses": {
                     "200": {
                         "description": "ok",
-                        **_json(
+                        **json_content(
                             {
                                 "type": "object",
                                 "properties": {
@@ -141,7 +122,7 @@ SPEC: dict = {
                             }
                         ),
                     },
-                    **_errors(400, 401),
+                    **error_responses(400, 401),
                 },
             }
         },
@@ -150,23 +131,23 @@ SPEC: dict = {
                 "summary": "One ticket with case card, transcript, events and WeChat's sending budget",
                 "security": BEARER,
                 "parameters": TICKET_ID,
-                "responses": {**_ok(), **_errors(400, 401, 404)},
+                "responses": {**_ok(), **error_responses(400, 401, 404)},
             }
         },
         "/api/tickets/{ticket_id}/claim": _action(
             "Take the ticket (lawyers only; 409 when another lawyer holds it)",
-            _body({}, [], optional_body=True),
+            request_body({}, [], optional_body=True),
             (400, 401, 403, 404, 409),
         ),
         "/api/tickets/{ticket_id}/reply": _action(
             "Reply to the worker; `delivery.via` says how it reaches them",
-            _body({"text": {"type": "string", "minLength": 1, "maxLength": 2000}}, ["text"]),
+            request_body({"text": {"type": "string", "minLength": 1, "maxLength": 2000}}, ["text"]),
             (400, 401, 404, 409),
             ok=None,
         ),
         "/api/tickets/{ticket_id}/transfer": _action(
             "Hand the ticket to another lawyer or another region's queue (exactly one of the two)",
-            _body(
+            request_body(
                 {
                     "lawyer_id": {"type": "integer", "minimum": 1},
                     "region_id": {"type": "integer", "minimum": 1},
@@ -178,13 +159,13 @@ SPEC: dict = {
         ),
         "/api/tickets/{ticket_id}/note": _action(
             "An internal note (never shown to the worker)",
-            _body({"text": {"type": "string", "minLength": 1, "maxLength": 2000}}, ["text"]),
+            request_body({"text": {"type": "string", "minLength": 1, "maxLength": 2000}}, ["text"]),
             (400, 401, 404),
             ok=None,
         ),
         "/api/tickets/{ticket_id}/close": _action(
             "Close with an outcome and the labour category (or null); the worker is asked to rate",
-            _body(
+            request_body(
                 {
                     "outcome": {"type": "string", "enum": list(OUTCOMES)},
                     "category": {"type": "string", "nullable": True},
@@ -195,7 +176,7 @@ SPEC: dict = {
         ),
         "/api/tickets/{ticket_id}/refer": _action(
             "Refer for legal aid to the district union above the worker's region",
-            _body({"reason": {"type": "string", "minLength": 1, "maxLength": 500}}, ["reason"]),
+            request_body({"reason": {"type": "string", "minLength": 1, "maxLength": 500}}, ["reason"]),
             (400, 401, 404, 409),
             ok=None,
         ),

@@ -82,6 +82,14 @@ def app(tmp_path, database_url, clock):
 
 
 @pytest.fixture
+def bare_app(database_url):
+    """The service with no WeChat settings at all (console, staff API, timers, imports)."""
+    application = create_app({"TESTING": True, "SECRET_KEY": "t", "DATABASE_URL": database_url})
+    yield application
+    application.extensions["workerlaw.db"].dispose()
+
+
+@pytest.fixture
 def client(app):
     return app.test_client()
 

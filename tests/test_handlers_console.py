@@ -12,7 +12,6 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from app import create_app
 from bot.inbox import Inbound
 from bot.roster import CHINA
 from bot.staff import create_user
@@ -25,10 +24,8 @@ CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 @pytest.fixture
-def app(database_url):
-    application = create_app({"TESTING": True, "SECRET_KEY": "t", "DATABASE_URL": database_url})
-    yield application
-    application.extensions["workerlaw.db"].dispose()
+def app(bare_app):
+    return bare_app
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import pytest
 from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import select
 
-from app import create_app
 from bot.inbox import Inbound
 from bot.staff import create_user, set_password
 from models import Consultation, Message, OutboxMessage, Worker, utcnow
@@ -22,10 +21,8 @@ PASSWORD = "correct-horse-1"
 
 
 @pytest.fixture
-def app(database_url):
-    application = create_app({"TESTING": True, "SECRET_KEY": "t", "DATABASE_URL": database_url})
-    yield application
-    application.extensions["workerlaw.db"].dispose()
+def app(bare_app):
+    return bare_app
 
 
 @pytest.fixture

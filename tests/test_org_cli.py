@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from app import create_app
 from bot.roster import Tree, served_regions
 from bot.staff import check_password
 from models.org import Lawyer, LawyerRegion, Region, StaffUser, Station
@@ -23,10 +22,8 @@ REGIONS = (
 
 
 @pytest.fixture
-def app(database_url):
-    application = create_app({"TESTING": True, "SECRET_KEY": "t", "DATABASE_URL": database_url})
-    yield application
-    application.extensions["workerlaw.db"].dispose()
+def app(bare_app):
+    return bare_app
 
 
 @pytest.fixture

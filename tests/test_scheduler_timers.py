@@ -15,7 +15,6 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import func, inspect, select
 
-from app import create_app
 from bot import lease
 from bot.inbox import Inbound
 from bot.staff import create_user
@@ -32,10 +31,8 @@ PASSWORD = "correct-horse-1"
 
 
 @pytest.fixture
-def app(database_url):
-    application = create_app({"TESTING": True, "SECRET_KEY": "t", "DATABASE_URL": database_url})
-    yield application
-    application.extensions["workerlaw.db"].dispose()
+def app(bare_app):
+    return bare_app
 
 
 @pytest.fixture
