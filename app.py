@@ -21,6 +21,8 @@ from bot.conversation import Responder
 from bot.engine import Engine
 from bot.inbox import Inbox
 from bot.notify import ReplyTemplate
+from bot.report_jobs import Deadline, reminder_days
+from bot.reports import Reports
 from bot.tickets import Desk, TicketPolicy
 from bot.wechat import WeChatApi
 from bot.wechat_push import MAX_BODY_BYTES, Keys
@@ -52,6 +54,8 @@ DEFAULTS: dict[str, Any] = {
     "TICKET_RESPONSE_MINUTES": 30,  # what a worker is told to expect while a lawyer is on duty
     "CONSULTATION_IDLE_MINUTES": 30,
     "PASSIVE_REPLY_LIMIT": 2048,  # bytes: WeChat's limit for a passive text reply
+    "REPORT_DEADLINES": "",  # reporting deadlines each year, MM-DD separated by commas, e.g. "11-10,06-30"
+    "REPORT_REMINDER_DAYS": "7,3,1",  # union admins are reminded this many days before each deadline
 }
 INT_KEYS = {
     "WECHAT_MAX_CLOCK_SKEW",
@@ -83,6 +87,11 @@ def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
     secrets_set = app.config["WECHAT_APPSECRET"] or app.config["WECHAT_OAUTH_APPSECRET"]
     if secrets_set and app.config["SECRET_KEY"] == "dev" and not app.config.get("TESTING"):
         raise ConfigurationError("WeChat credentials are set but SECRET_KEY is still the development default")
+    try:
+        Deadline.parse_list(app.config["REPORT_DEADLINES"])
+        reminder_days(app.config["REPORT_REMINDER_DAYS"])
+    except ValueError as exc:
+        raise ConfigurationError(f"REPORT_DEADLINES / REPORT_REMINDER_DAYS: {exc}") from exc
 
 
 def init_engine(app: Flask) -> None:
@@ -117,6 +126,9 @@ def init_engine(app: Flask) -> None:
         idle_timeout=timedelta(minutes=int(app.config["CONSULTATION_IDLE_MINUTES"])),
         passive_limit=int(app.config["PASSIVE_REPLY_LIMIT"]),
         desk=desk,
+    )
+    app.extensions["workerlaw.reports"] = Reports(
+        engine.kb.worker_types, response_minutes=int(app.config["TICKET_RESPONSE_MINUTES"])
     )
     app.extensions["workerlaw.keys"] = Keys(
         token=app.config["WECHAT_TOKEN"],

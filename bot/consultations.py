@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from bot.roster import CHINA, home_region
 from bot.sql import add_or_get
 from models import Consultation, Ticket, Worker, as_utc
 from models.ticket import CLOSED
@@ -76,7 +77,9 @@ class Consultations:
             worker_type=worker.worker_type,
             region_code=worker.region_code,
             station_code=worker.station_code,
+            region_id=home_region(session, worker.station_code, worker.region_code),
             opened_at=now,
+            opened_on=as_utc(now).astimezone(CHINA).date(),
             last_activity_at=now,
         )
         # Another copy may have opened it first: then this message joins that one.

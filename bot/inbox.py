@@ -9,7 +9,7 @@ processed afresh: nothing accepted is lost and nothing is counted twice.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -20,6 +20,7 @@ from bot import outbox
 from bot.consultations import Consultations
 from bot.conversation import Reply, Responder, State
 from bot.engine import ANSWER, CLARIFY, ESCALATE, URGENT, Option
+from bot.occupation import Occupation
 from bot.passive import fit
 from bot.sql import add_or_get
 from bot.tickets import Desk
@@ -32,6 +33,8 @@ MORE_WORDS = frozenset({"继续", "后面", "下一页", "更多内容"})
 UNREADABLE = frozenset(
     {"image", "location", "link", "video", "shortvideo", "file", "music", "news", "miniprogrampage"}
 )
+# Bytes kept free in a reply for the one-time question about the worker's job (its links included).
+ASK_BUDGET = 900
 RESOLUTION = {ANSWER: "answered", CLARIFY: "clarified", ESCALATE: "escalated", URGENT: "urgent"}
 # The welcome message's topic menu: digit -> category (the same order as in `welcome` of replies.yaml).
 MENU_TOPICS = (
@@ -69,6 +72,7 @@ class Handled:
     duplicate: bool = False
     needs_lawyer: bool = False
     consultation_id: int | None = None
+    ask_worker_type: bool = False  # the reply carries the one-time question about the worker's job
 
 
 class Inbox:
@@ -85,15 +89,26 @@ class Inbox:
         self.responder = responder
         self.desk = desk or Desk(responder.templates)
         self.templates = responder.templates
+        self.occupation = Occupation(responder.engine.kb.worker_types, responder.templates)
         self.consultations = Consultations(idle_timeout=idle_timeout)
         self.passive_limit = passive_limit
 
-    def handle(self, session: Session, msg: Inbound, *, now: datetime, passive: bool = True) -> Handled:
+    def handle(
+        self,
+        session: Session,
+        msg: Inbound,
+        *,
+        now: datetime,
+        passive: bool = True,
+        choices_inline: bool = True,
+    ) -> Handled:
         """Process `msg` once (see the module docstring); the caller commits.
 
         `passive`: the reply goes back in the HTTP response (official account). Otherwise (the
         mini-program's push, which only takes `success`) it is queued in the outbox, in the same
         transaction, and sent through the customer-service API by the scheduler's job.
+        `choices_inline`: the one-time question about the worker's job is written into the reply; an
+        app that shows its own buttons (the JSON API) passes False and reads `Handled.ask_worker_type`.
         """
         worker = self._worker(session, msg, now=now)
         row = Message(
@@ -119,7 +134,15 @@ class Inbox:
         if msg.msg_type != "event":
             # WeChat's window is open again: lawyer replies that waited for it leave now.
             self.desk.release_held(session, worker, now=now)
+        text = (msg.content or "").strip() if msg.msg_type in ("text", "voice") else ""
+        learnt = bool(text) and self.occupation.learn(worker, text)
         handled = self._dispatch(session, worker, msg, row, now=now)
+        if learnt:
+            self.occupation.stamp(session, worker, handled.consultation_id)
+        if handled.ask_worker_type:
+            question = self.occupation.question(worker, now=now)
+            if choices_inline:
+                handled = replace(handled, reply=f"{handled.reply}\n\n{question}")
         row.reply = handled.reply
         row.consultation_id = handled.consultation_id
         if handled.reply:
@@ -186,6 +209,12 @@ class Inbox:
         rated = self._rating(session, worker, compact, now=now)
         if rated is not None:
             return rated
+        picked = self.occupation.choice(worker, text)
+        if picked is not None:
+            consultation = self.consultations.open_one(session, worker)
+            consultation_id = consultation.id if consultation else None
+            thanks = self.occupation.choose(session, worker, picked, consultation_id)
+            return Handled(thanks, consultation_id=consultation_id)
         state = _load_state(worker.conversation)
         if compact in END_WORDS:
             closed = self.consultations.close_open(session, worker, now=now, reason="worker")
@@ -217,7 +246,14 @@ class Inbox:
                 session, worker, consultation, question=text, urgent=reply.decision.action == URGENT, now=now
             )
             shown = f"{shown}\n{handover}"
-        return Handled(shown, needs_lawyer=reply.needs_lawyer, consultation_id=consultation.id)
+        ask = (
+            reply.decision.action in (ANSWER, CLARIFY)
+            and self.occupation.should_ask(worker)
+            and len(shown.encode()) + ASK_BUDGET <= self.passive_limit
+        )
+        return Handled(
+            shown, needs_lawyer=reply.needs_lawyer, consultation_id=consultation.id, ask_worker_type=ask
+        )
 
     def _to_lawyer(
         self, session: Session, worker: Worker, ticket: Ticket, text: str, *, now: datetime

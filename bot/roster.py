@@ -146,14 +146,18 @@ def next_start(session: Session, region_id: int, after: datetime) -> datetime | 
 
 
 def home_region(
-    session: Session, station_code: str | None, region_code: str | None, tree: Tree
+    session: Session, station_code: str | None, region_code: str | None, tree: Tree | None = None
 ) -> int | None:
     """The worker's region: their station's, else the region code they were given."""
     if station_code:
         region = session.scalar(select(Station.region_id).where(Station.code == station_code))
         if region is not None:
             return region
-    return tree.by_code.get(region_code) if region_code else None
+    if not region_code:
+        return None
+    if tree is not None:
+        return tree.by_code.get(region_code)
+    return session.scalar(select(Region.id).where(Region.code == region_code))
 
 
 def route(session: Session, home: int | None, at: datetime, tree: Tree | None = None) -> Routing:

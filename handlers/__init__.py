@@ -5,7 +5,19 @@ from __future__ import annotations
 from flask import Flask
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from handlers import api, cli, console, db, h5, health, org_cli, staff_api, wechat
+from handlers import (
+    api,
+    cli,
+    console,
+    db,
+    h5,
+    health,
+    org_cli,
+    report_cli,
+    staff_api,
+    staff_reports_api,  # noqa: F401 - adds the report routes to staff_api.bp
+    wechat,
+)
 
 
 def register_blueprints(app: Flask) -> None:
@@ -20,6 +32,7 @@ def register_blueprints(app: Flask) -> None:
     h5.init_app(app)
     console.init_app(app)
     org_cli.init_app(app)
+    report_cli.init_app(app)
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(_exc):

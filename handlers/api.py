@@ -196,7 +196,8 @@ def _ask(worker: Worker, text: str):
         created_at=now,
         content=text,
     )
-    handled = current_app.extensions["workerlaw.inbox"].handle(session, msg, now=now)
+    inbox = current_app.extensions["workerlaw.inbox"]
+    handled = inbox.handle(session, msg, now=now, choices_inline=False)
     session.commit()
     options = (worker.conversation or {}).get("options", [])
     return jsonify(
@@ -204,7 +205,35 @@ def _ask(worker: Worker, text: str):
         consultation_id=handled.consultation_id,
         needs_lawyer=handled.needs_lawyer,
         options=[{"number": i, "faq_id": o["faq_id"], "title": o["title"]} for i, o in enumerate(options, 1)],
+        worker_type_choices=_worker_types() if handled.ask_worker_type else None,
     )
+
+
+def _worker_types() -> list[dict]:
+    types = current_app.extensions["workerlaw.engine"].kb.worker_types
+    return [{"code": t.code, "label": t.label} for t in types.types]
+
+
+@bp.get("/worker-types")
+def worker_types():
+    """The kinds of work a worker can pick (one tap), for the union's counts."""
+    only()
+    return jsonify(items=_worker_types())
+
+
+@bp.put("/me/worker-type")
+def set_worker_type():
+    """My kind of work, as I picked it; my open consultation counts with it too."""
+    data = body(("type",))
+    inbox = current_app.extensions["workerlaw.inbox"]
+    if data["type"] not in inbox.occupation.types.by_code:
+        raise ApiError(400, "invalid_field", "type must be one of GET /api/mp/worker-types")
+    worker = _worker()
+    session = get_session()
+    open_one = inbox.consultations.open_one(session, worker)
+    inbox.occupation.choose(session, worker, data["type"], open_one.id if open_one else None)
+    session.commit()
+    return jsonify(type=worker.worker_type)
 
 
 def _consultation_json(item) -> dict:

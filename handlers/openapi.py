@@ -135,6 +135,20 @@ SPEC: dict = {
                 "responses": {**OK, **error_responses(400, 401, 403)},
             }
         },
+        "/api/mp/worker-types": {
+            "get": {
+                "summary": "The kinds of work a worker can pick (外卖骑手, 快递员, ...)",
+                "responses": {**OK, **error_responses(400)},
+            }
+        },
+        "/api/mp/me/worker-type": {
+            "put": {
+                "summary": "Pick my kind of work (asked once, with one tap, after a first answer)",
+                "security": BEARER,
+                "requestBody": request_body({"type": {"type": "string"}}, ["type"]),
+                "responses": {**OK, **error_responses(400, 401)},
+            }
+        },
         "/api/mp/consultations": {
             "get": {
                 "summary": "My consultations",

@@ -3,7 +3,10 @@ a test keeps it in step with the routes (every route documented, nothing documen
 
 from __future__ import annotations
 
+from bot.activities import KINDS
+from bot.report_form import XLSX
 from handlers.openapi import BEARER, error_responses, json_content, request_body
+from models.activity import COUNT_FIELDS
 from models.ticket import OUTCOMES
 
 
@@ -182,3 +185,123 @@ SPEC: dict = {
         ),
     },
 }
+
+
+# --- reports and the records staff enter -----------------------------------------------------------------
+
+SCOPE = [
+    {
+        "name": "start",
+        "in": "query",
+        "schema": {"type": "string", "format": "date"},
+        "description": "default: 1st of this month",
+    },
+    {
+        "name": "end",
+        "in": "query",
+        "schema": {"type": "string", "format": "date"},
+        "description": "default: today",
+    },
+    {
+        "name": "region",
+        "in": "query",
+        "schema": {"type": "integer"},
+        "description": "a region id; default: the union admin's own region (everywhere for an admin)",
+    },
+]
+RECORD_ID = [{"name": "record_id", "in": "path", "required": True, "schema": {"type": "integer"}}]
+_COUNT = {"type": "integer", "minimum": 0, "nullable": True}
+RECORD_VALUES = {
+    "region_id": {"type": "integer", "minimum": 1},
+    "day": {"type": "string", "format": "date"},
+    "online": {"type": "boolean", "default": False},
+    "new_form": {"type": "boolean", "default": True, "description": "for 新就业形态劳动者"},
+    "topic": {"type": "string", "enum": ["wage", "injury", "other"], "nullable": True},
+    **{name: _COUNT for name in COUNT_FIELDS},
+    "amount": {"type": "string", "description": "万元, up to two decimals", "nullable": True},
+    "issuer": {"type": "string", "maxLength": 100, "nullable": True},
+    "note": {"type": "string", "maxLength": 500, "nullable": True},
+}
+_REPORT_ERRORS = error_responses(400, 401, 403)
+SPEC["paths"].update(
+    {
+        "/api/reports/summary": {
+            "get": {
+                "summary": "The union's counts for a period and region (sub-regions rolled up); union admins, admins",
+                "security": BEARER,
+                "parameters": SCOPE,
+                "responses": {**_ok(), **_REPORT_ERRORS},
+            }
+        },
+        "/api/reports/form.{fmt}": {
+            "get": {
+                "summary": "The 附件3 情况统计表 of the same scope as a file",
+                "security": BEARER,
+                "parameters": [
+                    {
+                        "name": "fmt",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "enum": ["xlsx", "csv"]},
+                    },
+                    *SCOPE,
+                ],
+                "responses": {
+                    "200": {
+                        "description": "the form",
+                        "content": {XLSX: {"schema": {"type": "string", "format": "binary"}}, "text/csv": {}},
+                    },
+                    **error_responses(400, 401, 403, 404),
+                },
+            }
+        },
+        "/api/records/kinds": {
+            "get": {
+                "summary": "The kinds of record and the figures each needs",
+                "security": BEARER,
+                "responses": {**_ok(), **error_responses(401)},
+            }
+        },
+        "/api/records": {
+            "get": {
+                "summary": "Records entered for the scope, newest first",
+                "security": BEARER,
+                "parameters": SCOPE,
+                "responses": {**_ok(), **_REPORT_ERRORS},
+            },
+            "post": {
+                "summary": "Enter a record (its kind decides which figures are required)",
+                "security": BEARER,
+                "requestBody": request_body(
+                    {"kind": {"type": "string", "enum": list(KINDS)}, **RECORD_VALUES},
+                    ["region_id", "kind", "day"],
+                ),
+                "responses": {
+                    "201": {"description": "created", **json_content({"type": "object"})},
+                    **_REPORT_ERRORS,
+                },
+            },
+        },
+        "/api/records/{record_id}": {
+            "get": {
+                "summary": "One record with its history of changes",
+                "security": BEARER,
+                "parameters": RECORD_ID,
+                "responses": {**_ok(), **error_responses(401, 403, 404)},
+            },
+            "put": {
+                "summary": "Replace a record's values (the kind stays)",
+                "security": BEARER,
+                "parameters": RECORD_ID,
+                "requestBody": request_body(RECORD_VALUES, ["day"]),
+                "responses": {**_ok(), **error_responses(400, 401, 403, 404)},
+            },
+            "delete": {
+                "summary": "Delete a record (its history stays)",
+                "security": BEARER,
+                "parameters": RECORD_ID,
+                "responses": {**_ok(), **error_responses(401, 403, 404)},
+            },
+        },
+    }
+)

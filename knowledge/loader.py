@@ -100,6 +100,7 @@ class KnowledgeBase:
     urgent_signals: list[UrgentSignal] = field(default_factory=list)
     replies: dict[str, str] = field(default_factory=dict)
     human_request: re.Pattern[str] | None = None
+    worker_types: Any = None  # knowledge.worker_types.WorkerTypes (imported lazily: it imports this module)
 
     def __post_init__(self) -> None:
         self.by_id = {e.id: e for e in self.entries}
@@ -263,7 +264,11 @@ def load(directory: Path = DATA_DIR, *, statutes: Statutes | None = None) -> Kno
         seen[e.id] = e.source
     replies = _read_yaml(directory / "replies.yaml")
     human = replies.pop("human_request_pattern", None)
+    from knowledge import worker_types
+
+    types_path = directory / worker_types.PATH.name
     return KnowledgeBase(
+        worker_types=worker_types.parse(_read_yaml(types_path), types_path),
         categories=categories,
         entries=entries,
         statutes=statutes,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, String, text
+from sqlalchemy import CheckConstraint, Date, DateTime, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.db import Model, utcnow
@@ -13,7 +13,9 @@ OPEN_ONLY = text("closed_at IS NULL")
 
 
 class Consultation(Model):
-    """A worker has at most one open consultation: a partial unique index, on SQLite and PostgreSQL
+    """`worker_type` is the worker's type when it opened (or learnt during it).
+
+    A worker has at most one open consultation: a partial unique index, on SQLite and PostgreSQL
     alike, so concurrent duplicate deliveries can never count one 人次 twice."""
 
     __tablename__ = "consultations"
@@ -25,6 +27,19 @@ class Consultation(Model):
             sqlite_where=OPEN_ONLY,
             postgresql_where=OPEN_ONLY,
         ),
+        # The reports read consultations by day and region and group them by these columns: an index that
+        # holds them all answers a month's or a year's counts without touching the table.
+        Index(
+            "ix_consultations_report",
+            "opened_on",
+            "region_id",
+            "channel",
+            "worker_type",
+            "category",
+            "resolution",
+            "rating",
+            "worker_id",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -32,6 +47,10 @@ class Consultation(Model):
     channel: Mapped[str] = mapped_column(String(8))
     worker_type: Mapped[str | None] = mapped_column(String(32))
     region_code: Mapped[str | None] = mapped_column(String(32))
+    # The union region the consultation counts for (the station's, else the worker's region code), and
+    # the day it opened in China time: both fixed when it opens, as the reports read them.
+    region_id: Mapped[int | None] = mapped_column(ForeignKey("regions.id"))
+    opened_on: Mapped[date | None] = mapped_column(Date)
     station_code: Mapped[str | None] = mapped_column(String(64))
     category: Mapped[str | None] = mapped_column(String(32))
     resolution: Mapped[str | None] = mapped_column(String(16))

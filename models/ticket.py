@@ -39,7 +39,7 @@ class Ticket(Model):
     lawyer_id: Mapped[int | None] = mapped_column(ForeignKey("lawyers.id"), index=True)
     question: Mapped[str | None] = mapped_column(Text)
     case_card: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_worker_message_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -24,6 +24,9 @@ class Worker(Model):
     openid: Mapped[str] = mapped_column(String(64))
     unionid: Mapped[str | None] = mapped_column(String(64), index=True)
     worker_type: Mapped[str | None] = mapped_column(String(32))
+    # "chosen" (the worker tapped or typed it) or "inferred" (from their words); a choice is not overridden.
+    worker_type_source: Mapped[str | None] = mapped_column(String(8))
+    worker_type_asked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     region_code: Mapped[str | None] = mapped_column(String(32))
     station_code: Mapped[str | None] = mapped_column(String(64))
     subscribed: Mapped[bool] = mapped_column(default=True)

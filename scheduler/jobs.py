@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import report_jobs
 from bot.consultations import Consultations
 from bot.outbox import deliver_due
+from bot.reports import Reports
 from bot.tickets import Desk
 from bot.timers import run_ticket_timers
 from bot.wechat import WeChatGateway
@@ -64,6 +66,57 @@ def ticket_timers(
     return fired
 
 
+def report_snapshots(
+    session_factory: sessionmaker[Session], *, wechat: WeChatGateway | None, now: datetime, reports: Reports
+) -> int:
+    """Freeze last month's summary of every region once the month is over (`bot.report_jobs`)."""
+    with session_factory() as session:
+        made = report_jobs.snapshot_month(session, reports, now=now)
+        session.commit()
+    return made
+
+
+def report_daily(
+    session_factory: sessionmaker[Session],
+    *,
+    wechat: WeChatGateway | None,
+    now: datetime,
+    reports: Reports,
+    desk: Desk,
+) -> int:
+    """Yesterday's figures to each union admin, once a day after 08:00 China time."""
+    with session_factory() as session:
+        sent = report_jobs.daily_summary(session, reports, desk, now=now)
+        session.commit()
+    return sent
+
+
+def report_deadlines(
+    session_factory: sessionmaker[Session],
+    *,
+    wechat: WeChatGateway | None,
+    now: datetime,
+    desk: Desk,
+    deadlines: tuple[report_jobs.Deadline, ...],
+    days_before: tuple[int, ...],
+) -> int:
+    """Remind union admins of the reporting deadlines (`REPORT_DEADLINES`, `REPORT_REMINDER_DAYS`)."""
+    if not deadlines:
+        return 0
+    with session_factory() as session:
+        sent = report_jobs.deadline_reminders(session, desk, deadlines, days_before, now=now)
+        session.commit()
+    return sent
+
+
+def _report_deadline_options(app: Flask) -> dict[str, Any]:
+    return {
+        "desk": app.extensions["workerlaw.desk"],
+        "deadlines": report_jobs.Deadline.parse_list(app.config["REPORT_DEADLINES"]),
+        "days_before": report_jobs.reminder_days(app.config["REPORT_REMINDER_DAYS"]),
+    }
+
+
 def _no_options(_app: Flask) -> dict[str, Any]:
     return {}
 
@@ -89,4 +142,16 @@ JOBS: dict[str, Job] = {
     "ticket-timers": Job(
         ticket_timers, timedelta(minutes=1), lambda app: {"desk": app.extensions["workerlaw.desk"]}
     ),
+    "report-snapshots": Job(
+        report_snapshots, timedelta(minutes=15), lambda app: {"reports": app.extensions["workerlaw.reports"]}
+    ),
+    "report-daily": Job(
+        report_daily,
+        timedelta(minutes=10),
+        lambda app: {
+            "reports": app.extensions["workerlaw.reports"],
+            "desk": app.extensions["workerlaw.desk"],
+        },
+    ),
+    "report-deadlines": Job(report_deadlines, timedelta(minutes=30), _report_deadline_options),
 }

@@ -183,3 +183,23 @@ def test_a_follow_up_joins_an_open_consultation_and_a_closed_one_refuses(api):
     client.post("/api/mp/ask", json={"text": "结束"}, headers=headers)
     closed = client.post(f"/api/mp/consultations/{cid}/messages", json={"text": "还有问题"}, headers=headers)
     assert closed.status_code == 409 and closed.get_json()["error"] == "consultation_closed"
+
+
+def test_the_first_answer_offers_the_kinds_of_work_and_one_tap_records_it(api):
+    client = api.test_client()
+    headers = sign_in(client)
+    first = client.post("/api/mp/ask", json={"text": "没签劳动合同能要二倍工资吗"}, headers=headers).get_json()
+    labels = [c["label"] for c in first["worker_type_choices"]]
+    assert labels[:3] == ["外卖骑手", "快递员", "网约车司机"]
+    assert "您做的是哪一行" not in first["reply"]  # the app shows buttons; the text stays clean
+    assert client.get("/api/mp/worker-types").get_json()["items"][0] == {"code": "rider", "label": "外卖骑手"}
+    refused = client.put("/api/mp/me/worker-type", json={"type": "pilot"}, headers=headers)
+    assert refused.status_code == 400
+    assert client.put("/api/mp/me/worker-type", json={"type": "courier"}).status_code == 401
+    done = client.put("/api/mp/me/worker-type", json={"type": "courier"}, headers=headers)
+    assert done.status_code == 200 and done.get_json() == {"type": "courier"}
+    with api.extensions["workerlaw.sessions"]() as s:
+        assert s.scalars(select(Worker.worker_type)).one() == "courier"
+        assert s.scalars(select(Consultation.worker_type)).one() == "courier"
+    second = client.post("/api/mp/ask", json={"text": "被辞退有补偿吗"}, headers=headers).get_json()
+    assert second["worker_type_choices"] is None

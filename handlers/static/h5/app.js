@@ -203,11 +203,29 @@ function replyCard(data) {
       h("button", { onclick: () => ask(String(o.number)) }, `${o.number}. ${o.title}`)),
     h("button", { onclick: () => ask("0") }, "0. 都不是，找律师")));
   }
+  if (data.worker_type_choices && data.worker_type_choices.length) card.append(workerTypeChips(data.worker_type_choices));
   if (data.consultation_id) {
     card.append(h("a", { class: "button secondary", href: `#/c/${data.consultation_id}`, id: "open-consultation" },
       data.needs_lawyer ? "查看进度（律师答复会显示在这里）" : "查看这次咨询"));
   }
   return card;
+}
+
+// Asked once, after a first answer: one tap records the worker's kind of work for the union's counts.
+function workerTypeChips(choices) {
+  const box = h("div", { class: "worker-type", id: "worker-type" },
+    h("p", { class: "muted" }, "顺便问一下，您做的是哪一行？点一下就行（不选也不影响咨询）"));
+  const chips = h("div", { class: "options" }, choices.map((c) =>
+    h("button", { class: "chip", "data-type": c.code, onclick: async () => {
+      try {
+        await api("/me/worker-type", { method: "PUT", body: { type: c.code } });
+        box.replaceChildren(h("p", { class: "muted" }, `已记下（${c.label}），谢谢！`));
+      } catch (err) {
+        toast(err.message);
+      }
+    } }, c.label)));
+  box.append(chips);
+  return box;
 }
 
 async function ask(prefill) {
