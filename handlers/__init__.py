@@ -9,6 +9,7 @@ from handlers import (
     api,
     cli,
     console,
+    console_dashboard,  # noqa: F401 - adds the dashboard to console.bp
     db,
     h5,
     health,
