@@ -91,7 +91,12 @@ class RecordError(ValueError):
 
 
 def _count(value: Any, label: str) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
+    if (
+        isinstance(value, str)
+        and value.strip().isascii()
+        and value.strip().isdigit()
+        and len(value.strip()) <= 9
+    ):
         value = int(value.strip())
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_COUNT:
         raise RecordError(f"{label}须为 0 到 {MAX_COUNT} 之间的整数")
@@ -112,7 +117,7 @@ def _amount(value: Any, label: str) -> Decimal:
         or amount != amount.quantize(Decimal("0.01"))
     ):
         raise RecordError(f"{label}须为 0 以上、最多两位小数的金额（万元）")
-    return amount.quantize(Decimal("0.01"))
+    return abs(amount.quantize(Decimal("0.01")))  # abs: "-0" is zero, never shown as -0.00
 
 
 def _text(value: Any, label: str, limit: int) -> str | None:
@@ -180,9 +185,9 @@ def validate(kind_code: str, values: dict[str, Any], *, today: date) -> dict[str
     if kind.topic:
         if topic is None:
             topic = "other"
-        if topic not in TOPICS:
+        if not isinstance(topic, str) or topic not in TOPICS:
             raise RecordError("案件类型须为工资拖欠、工伤赔偿或其他", field="topic")
-    elif topic is not None:
+    elif topic is not None:  # any value, even a malformed one, is refused for kinds without a topic
         raise RecordError(f"“{kind.label}”不填写案件类型", field="topic")
     out["topic"] = topic
     issuer = _text(values.get("issuer"), "发文单位", MAX_ISSUER)

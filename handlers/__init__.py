@@ -10,6 +10,7 @@ from handlers import (
     cli,
     console,
     console_dashboard,  # noqa: F401 - adds the dashboard to console.bp
+    console_records,  # noqa: F401 - adds the records pages to console.bp
     db,
     h5,
     health,

@@ -406,3 +406,32 @@ def test_a_bad_period_or_region_is_refused(world):
         Scope(date(2020, 1, 1), date(2026, 11, 1))
     with pytest.raises(ReportError):
         summary(sessions, Scope(NOV.start, NOV.end, 987654))
+
+
+@pytest.mark.parametrize("bad", ["²", "①", "9" * 5000, ["wage"], {"a": 1}, 1.5, True])
+def test_odd_figures_and_topics_are_refused_cleanly(world, bad):
+    sessions, ids = world
+    with sessions() as s, pytest.raises(RecordError):
+        activities.create(
+            s,
+            _admin(s, ids, "admin"),
+            region_id=ids["ta"],
+            kind="legal_aid",
+            values={"day": "2026-11-03", "cases": bad, "person_times": 1},
+            now=NOW,
+        )
+    with sessions() as s, pytest.raises(RecordError):
+        activities.create(
+            s,
+            _admin(s, ids, "admin"),
+            region_id=ids["ta"],
+            kind="legal_aid",
+            values={"day": "2026-11-03", "cases": 1, "person_times": 1, "topic": bad},
+            now=NOW,
+        )
+    assert (
+        activities.validate("funds", {"day": "2026-11-03", "amount": "-0"}, today=date(2026, 11, 22))[
+            "amount"
+        ]
+        == 0
+    )
