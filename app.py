@@ -7,7 +7,6 @@ and brings its schema up to date, and registers the blueprints. Every key is in 
 
 from __future__ import annotations
 
-import logging
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 from flask import Flask
 
 import handlers
+import handlers.logs
 import scheduler.runner
 from bot.conversation import Responder
 from bot.engine import Engine
@@ -56,6 +56,11 @@ DEFAULTS: dict[str, Any] = {
     "PASSIVE_REPLY_LIMIT": 2048,  # bytes: WeChat's limit for a passive text reply
     "REPORT_DEADLINES": "",  # reporting deadlines each year, MM-DD separated by commas, e.g. "11-10,06-30"
     "REPORT_REMINDER_DAYS": "7,3,1",  # union admins are reminded this many days before each deadline
+    "WORKER_MESSAGES_PER_MINUTE": 20,  # beyond this a worker is asked to slow down (0: no limit)
+    "IP_REQUESTS_PER_MINUTE": 240,  # per client address on /api, sign-in pages (0: no limit)
+    "PROXY_COUNT": 0,  # reverse proxies in front (X-Forwarded-For is trusted this many hops)
+    "LOG_FORMAT": "json",  # one JSON object a line; "text" for a terminal
+    "RETENTION_DAYS": 365,  # message texts of consultations closed this many days ago are blanked; 0: never
 }
 INT_KEYS = {
     "WECHAT_MAX_CLOCK_SKEW",
@@ -64,6 +69,10 @@ INT_KEYS = {
     "TICKET_BACKUP_MINUTES",
     "TICKET_ADMIN_MINUTES",
     "TICKET_RESPONSE_MINUTES",
+    "RETENTION_DAYS",
+    "WORKER_MESSAGES_PER_MINUTE",
+    "IP_REQUESTS_PER_MINUTE",
+    "PROXY_COUNT",
 }
 
 
@@ -92,6 +101,8 @@ def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
         reminder_days(app.config["REPORT_REMINDER_DAYS"])
     except ValueError as exc:
         raise ConfigurationError(f"REPORT_DEADLINES / REPORT_REMINDER_DAYS: {exc}") from exc
+    if int(app.config["RETENTION_DAYS"]) < 0:
+        raise ConfigurationError("RETENTION_DAYS must be a number of days, or 0 to keep message texts")
 
 
 def init_engine(app: Flask) -> None:
@@ -126,6 +137,7 @@ def init_engine(app: Flask) -> None:
         idle_timeout=timedelta(minutes=int(app.config["CONSULTATION_IDLE_MINUTES"])),
         passive_limit=int(app.config["PASSIVE_REPLY_LIMIT"]),
         desk=desk,
+        per_minute=int(app.config["WORKER_MESSAGES_PER_MINUTE"]),
     )
     app.extensions["workerlaw.reports"] = Reports(
         engine.kb.worker_types, response_minutes=int(app.config["TICKET_RESPONSE_MINUTES"])
@@ -164,7 +176,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, wechat: Any = None)
     app = Flask(__name__, instance_relative_config=True)
     os.makedirs(app.instance_path, exist_ok=True)
     load_config(app, test_config)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    handlers.logs.init_app(app)
     init_engine(app)
     init_db(app)
     init_wechat(app, wechat)

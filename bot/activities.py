@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.privacy import mask
 from bot.roster import CHINA, Tree
 from bot.staff import visible_regions
 from models import as_utc
@@ -360,6 +361,6 @@ def describe(record: ActivityRecord, *, region: str, entered_by: str | None) -> 
         "new_form": "是" if record.new_form else "否",
         "figures": figures,
         "amount": float(record.amount) if record.amount is not None else None,
-        "note": record.note,
+        "note": mask(record.note) if record.note else None,
         "entered": f"{entered_by or '-'} {entered_at}",
     }

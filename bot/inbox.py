@@ -22,6 +22,7 @@ from bot.conversation import Reply, Responder, State
 from bot.engine import ANSWER, CLARIFY, ESCALATE, URGENT, Option
 from bot.occupation import Occupation
 from bot.passive import fit
+from bot.ratelimit import worker_over_limit
 from bot.sql import add_or_get
 from bot.tickets import Desk
 from models import BOT, INBOUND, OUTBOUND, Consultation, Message, Ticket, Worker
@@ -85,6 +86,7 @@ class Inbox:
         idle_timeout: timedelta = timedelta(minutes=30),
         passive_limit: int = 2048,
         desk: Desk | None = None,
+        per_minute: int = 20,
     ):
         self.responder = responder
         self.desk = desk or Desk(responder.templates)
@@ -92,6 +94,7 @@ class Inbox:
         self.occupation = Occupation(responder.engine.kb.worker_types, responder.templates)
         self.consultations = Consultations(idle_timeout=idle_timeout)
         self.passive_limit = passive_limit
+        self.per_minute = per_minute  # messages a worker may have the bot answer per minute (0: no limit)
 
     def handle(
         self,
@@ -206,6 +209,9 @@ class Inbox:
         ticket = self.desk.open_ticket_of(session, worker)
         if ticket is not None:
             return self._to_lawyer(session, worker, ticket, text, now=now)
+        if worker_over_limit(session, worker, now=now, per_minute=self.per_minute):
+            # The message is kept (a lawyer can read it); the bot just does not answer a flood.
+            return Handled(self.templates["slow_down"])
         rated = self._rating(session, worker, compact, now=now)
         if rated is not None:
             return rated

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from bot.retention import blank_messages
 from bot.sql import add_or_get
 from bot.wechat import WeChatGateway
 from models import (
@@ -146,18 +147,16 @@ def erase(session: Session, worker: Worker, *, now: datetime) -> int:
     """Erase a person's personal data and message texts (PIPL); returns how many messages were blanked.
 
     Every worker row of the person (same unionid) loses its openid, unionid and conversation; their
-    messages lose text and media ids; replies not yet sent are dropped. Consultation rows stay, so the
-    anonymous counts (人次, by channel, type, region) in the union's reports do not change.
+    messages lose text and media ids (`bot.retention.blank_messages`, as the retention purge blanks
+    them); replies not yet sent are dropped. Consultation rows stay, so the anonymous counts (人次, by
+    channel, type, region) in the union's reports do not change.
     """
     rows = [worker]
     if worker.unionid:
         rows = list(session.scalars(select(Worker).where(Worker.unionid == worker.unionid)))
     openids = [(w.channel, w.openid) for w in rows]
-    blanked = 0
+    blanked = blank_messages(session, Message.worker_id.in_([row.id for row in rows]))
     for row in rows:
-        for message in session.scalars(select(Message).where(Message.worker_id == row.id)):
-            message.content = message.reply = message.media_id = None
-            blanked += 1
         row.openid = f"erased:{row.id}"
         row.unionid = row.conversation = row.privacy_version = row.privacy_accepted_at = None
         row.station_code = None

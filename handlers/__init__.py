@@ -15,7 +15,9 @@ from handlers import (
     h5,
     health,
     org_cli,
+    ratelimit,
     report_cli,
+    retention_cli,
     staff_api,
     staff_reports_api,  # noqa: F401 - adds the report routes to staff_api.bp
     wechat,
@@ -35,6 +37,8 @@ def register_blueprints(app: Flask) -> None:
     console.init_app(app)
     org_cli.init_app(app)
     report_cli.init_app(app)
+    retention_cli.init_app(app)
+    ratelimit.init_app(app)
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(_exc):

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from models.db import Model, utcnow
 
 OPEN_ONLY = text("closed_at IS NULL")
+UNPURGED = text("purged_at IS NULL")
 
 
 class Consultation(Model):
@@ -40,6 +41,9 @@ class Consultation(Model):
             "rating",
             "worker_id",
         ),
+        # What the retention job (`bot.retention`) looks for: closed consultations whose texts are still
+        # there. Only those are in the index, so a run that finds nothing new reads next to nothing.
+        Index("ix_consultations_unpurged", "closed_at", sqlite_where=UNPURGED, postgresql_where=UNPURGED),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -60,3 +64,5 @@ class Consultation(Model):
     close_reason: Mapped[str | None] = mapped_column(String(16))
     rating: Mapped[int | None] = mapped_column(CheckConstraint("rating BETWEEN 1 AND 5", name="rating"))
     rated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When `bot.retention` blanked the texts of this (closed) consultation; the row and its counts stay.
+    purged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -7,11 +7,13 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 # Tables in the database that are not ours: APScheduler creates and owns its job store's table.
 UNMANAGED_TABLES = frozenset({"apscheduler_jobs"})
+SCHEMA_LOCK = 0x776C_7363  # PostgreSQL advisory lock key of schema upgrades ("wlsc")
 
 
 def include_name(name: str | None, type_: str, _parent_names: Mapping[str, str | None]) -> bool:
@@ -28,8 +30,16 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(engine: Engine) -> None:
-    """Bring the database behind `engine` to the newest revision (a no-op when it is current)."""
+    """Bring the database behind `engine` to the newest revision (a no-op when it is current).
+
+    Several processes start at once in production (gunicorn's workers): each takes the database's
+    schema lock first, so one migrates and the others then find the schema current.
+    """
     config = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
+        elif engine.dialect.name == "sqlite":
+            connection.exec_driver_sql("BEGIN IMMEDIATE")  # pysqlite leaves an explicit BEGIN alone
         config.attributes["connection"] = connection
         command.upgrade(config, "head")

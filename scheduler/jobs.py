@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import report_jobs
+from bot import report_jobs, retention
 from bot.consultations import Consultations
 from bot.outbox import deliver_due
 from bot.reports import Reports
@@ -109,6 +109,17 @@ def report_deadlines(
     return sent
 
 
+def purge_message_text(
+    session_factory: sessionmaker[Session], *, wechat: WeChatGateway | None, now: datetime, keep_days: int
+) -> int:
+    """Blank the free text of consultations closed more than `keep_days` days ago (`RETENTION_DAYS`,
+    PIPL; `bot.retention`); the counts and report figures stay. 0 days: nothing is purged."""
+    if keep_days <= 0:
+        return 0
+    with session_factory() as session:
+        return retention.purge(session, now=now, keep_days=keep_days).total
+
+
 def _report_deadline_options(app: Flask) -> dict[str, Any]:
     return {
         "desk": app.extensions["workerlaw.desk"],
@@ -154,4 +165,7 @@ JOBS: dict[str, Job] = {
         },
     ),
     "report-deadlines": Job(report_deadlines, timedelta(minutes=30), _report_deadline_options),
+    "purge-message-text": Job(
+        purge_message_text, timedelta(hours=1), lambda app: {"keep_days": int(app.config["RETENTION_DAYS"])}
+    ),
 }

@@ -188,7 +188,9 @@ def test_a_follow_up_joins_an_open_consultation_and_a_closed_one_refuses(api):
 def test_the_first_answer_offers_the_kinds_of_work_and_one_tap_records_it(api):
     client = api.test_client()
     headers = sign_in(client)
-    first = client.post("/api/mp/ask", json={"text": "没签劳动合同能要二倍工资吗"}, headers=headers).get_json()
+    first = client.post(
+        "/api/mp/ask", json={"text": "没签劳动合同能要二倍工资吗"}, headers=headers
+    ).get_json()
     labels = [c["label"] for c in first["worker_type_choices"]]
     assert labels[:3] == ["外卖骑手", "快递员", "网约车司机"]
     assert "您做的是哪一行" not in first["reply"]  # the app shows buttons; the text stays clean

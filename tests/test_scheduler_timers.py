@@ -373,8 +373,9 @@ def test_serve_stands_by_while_another_holds_the_lease_then_takes_over(app, sess
 
         lease.release(sessions, runner.LEASE, "elsewhere:1")
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if runner.JOB_TABLE in inspect(app.extensions["workerlaw.db"]).get_table_names():
+        while time.monotonic() < deadline:  # the table appears first, then the jobs are stored in it
+            tables = inspect(app.extensions["workerlaw.db"]).get_table_names()
+            if runner.JOB_TABLE in tables and set(stored_jobs(app)) == set(JOBS):
                 break
             time.sleep(0.05)
         with sessions() as s:
