@@ -23,7 +23,7 @@ from bot.engine import ANSWER, CLARIFY, ESCALATE, URGENT, Option
 from bot.occupation import Occupation
 from bot.passive import fit
 from bot.ratelimit import worker_over_limit
-from bot.sql import add_or_get
+from bot.sql import add_or_get, begin_write
 from bot.tickets import Desk
 from models import BOT, INBOUND, OUTBOUND, Consultation, Message, Ticket, Worker
 
@@ -113,6 +113,10 @@ class Inbox:
         `choices_inline`: the one-time question about the worker's job is written into the reply; an
         app that shows its own buttons (the JSON API) passes False and reads `Handled.ask_worker_type`.
         """
+        # SQLite: without an explicit BEGIN, the savepoint below would open the transaction and its
+        # RELEASE commit the message row alone; a failure after it would then leave a stored message
+        # with no reply, which a retry would take for "already answered".
+        begin_write(session)
         worker = self._worker(session, msg, now=now)
         row = Message(
             channel=msg.channel,

@@ -9,8 +9,10 @@ sends each and records the outcome at once, in its own transaction.
 Guarantees: a claimed row is sent by its claimant only; a failure is retried with exponential backoff
 and marked failed after `max_attempts`; a claim left by a process that died is taken over after
 `claim_timeout` (attempts count claims, so a message that kills its sender cannot loop for ever).
-The one case that can repeat a message is a sender dying between WeChat's "ok" and the commit after
-it: WeChat's customer-service API has no idempotency key, so no sender can rule that out.
+Delivery is at least once: two cases can repeat a message — a sender dying between WeChat's "ok" and
+the commit after it, and a request that timed out although WeChat carried it out. WeChat's
+customer-service API has no idempotency key, so no sender can rule either out; a duplicate is chosen
+over a lost reply (`tests/test_faults.py` pins both).
 Messages to one user leave in the order they were queued: a row waits while an earlier one to the
 same recipient is pending or being sent.
 """

@@ -30,8 +30,11 @@ def begin_write(session: Session) -> None:
     nothing here: rows are locked where they are read (`SELECT ... FOR UPDATE`).
     """
     if dialect_name(session) == "sqlite":
+        connection = session.connection()
         # pysqlite opens transactions lazily and only before DML; an explicit BEGIN is left alone.
-        session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+        # A transaction already under way (the session wrote before) keeps its own lock.
+        if not connection.connection.dbapi_connection.in_transaction:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def insert_or_ignore(session: Session, model: type[Model], *, key: str, values: dict[str, Any]) -> None:
