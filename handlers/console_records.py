@@ -343,17 +343,25 @@ def record_create():
     return _back_to_list(day)
 
 
-@bp.get("/records/<int:record_id>")
-@admins_only
-def record(record_id: int):
-    """The record's form, filled in, and its history."""
-    db, user = get_session(), _user()
+def _editable(db, user, record_id: int):
+    """The record if the user may edit it here, else the error page to answer with."""
     try:
         found = activities.get(db, user, record_id)
     except RecordError as exc:
         return _error(exc.status, str(exc))
     if found.kind not in KINDS:
         return _error(400, "这种记录已不能在这里修改。")
+    return found
+
+
+@bp.get("/records/<int:record_id>")
+@admins_only
+def record(record_id: int):
+    """The record's form, filled in, and its history."""
+    db, user = get_session(), _user()
+    found = _editable(db, user, record_id)
+    if not isinstance(found, ActivityRecord):
+        return found
     typed: dict[str, Any] = {
         "region_id": str(found.region_id),
         "day": found.day.isoformat(),
@@ -374,12 +382,9 @@ def record(record_id: int):
 @admins_only
 def record_update(record_id: int):
     db, user = get_session(), _user()
-    try:
-        found = activities.get(db, user, record_id)
-    except RecordError as exc:
-        return _error(exc.status, str(exc))
-    if found.kind not in KINDS:
-        return _error(400, "这种记录已不能在这里修改。")
+    found = _editable(db, user, record_id)
+    if not isinstance(found, ActivityRecord):
+        return found
     kind = KINDS[found.kind]
     try:
         activities.update(db, user, record_id, values=_values(kind), now=utcnow())
