@@ -25,6 +25,7 @@ from models.activity import COUNT_FIELDS, ActivityChange, ActivityRecord
 from models.org import Region, StaffUser
 
 MAX_COUNT = 10_000_000
+MAX_ID = 2**31 - 1  # ids are 32-bit integers in PostgreSQL
 MAX_AMOUNT = Decimal("100000000")  # 万元
 EARLIEST = date(2000, 1, 1)
 MAX_NOTE = 500
@@ -132,7 +133,7 @@ def _text(value: Any, label: str, limit: int) -> str | None:
 def validate(kind_code: str, values: dict[str, Any], *, today: date) -> dict[str, Any]:
     """The record's columns from `values` (figures as numbers or digit strings): every figure the kind
     needs present and in range, none it does not, the day not in the future. RecordError otherwise."""
-    kind = KINDS.get(kind_code)
+    kind = KINDS.get(kind_code) if isinstance(kind_code, str) else None
     if kind is None:
         raise RecordError("记录类型不正确", field="kind")
     out: dict[str, Any] = {"kind": kind_code}
@@ -223,6 +224,7 @@ def _check_region(session: Session, user: StaffUser, region_id: Any) -> int:
     if (
         not isinstance(region_id, int)
         or isinstance(region_id, bool)
+        or not 1 <= region_id <= MAX_ID
         or session.get(Region, region_id) is None
     ):
         raise RecordError("地区不存在", field="region_id")

@@ -181,14 +181,16 @@ class Engine:
         # labour choices is as much a miss as a wrong answer.
         if confidence >= p.clarify_posterior and oos < p.oos_clarify:
             options = self._options(posterior, ranked, best, matches)
-            return Decision(
-                CLARIFY,
-                category=options[0].category,
-                options=options,
-                score=confidence,
-                reason="ambiguous",
-                matches=matches,
-            )
+            # No entry to offer (the likely categories retrieved nothing): a person reads it instead.
+            if options:
+                return Decision(
+                    CLARIFY,
+                    category=options[0].category,
+                    options=options,
+                    score=confidence,
+                    reason="ambiguous",
+                    matches=matches,
+                )
         return Decision(ESCALATE, score=confidence, reason="low_confidence", matches=matches)
 
     def _blend(self, posterior: dict[str, float], best: dict[str, Match]) -> dict[str, float]:

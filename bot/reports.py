@@ -3,8 +3,8 @@ logs, by day, region (sub-regions rolled up), channel, worker type, category and
 lawyers' first-response times, timer breaches and outcomes; ratings; and the sums of the records staff
 entered by hand (`bot.activities`).
 
-Every figure is an aggregate computed by the database (GROUP BY, COUNT DISTINCT, SUM, ORDER BY ...
-OFFSET for percentiles) over indexed columns; Python only folds the small grouped results into the
+Every figure is an aggregate computed by the database (GROUP BY, COUNT DISTINCT, SUM, ROW_NUMBER for
+percentiles) over indexed columns; Python only folds the small grouped results into the
 breakdowns. A consultation counts in the period of the day it opened (China time, `opened_on`) and in
 the region it was opened for (`region_id`, fixed at opening). A region's figures include every region
 below it; the city union at the top also sees consultations whose worker never named a region.
@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -44,6 +46,7 @@ _RESOLUTION_GROUP = {
 }
 DAILY_TREND_MAX_DAYS = 62  # longer periods are shown month by month
 MAX_PERIOD_DAYS = 3 * 366
+SORT_MEMORY = "64MB"  # PostgreSQL's work_mem while a summary runs
 
 
 class ReportError(ValueError):
@@ -85,7 +88,7 @@ def parse_scope(start: str | None, end: str | None, region: str | int | None, *,
     last = _day(end, "结束日期") or today
     if region in (None, ""):
         return Scope(first, last)
-    if isinstance(region, str) and not region.isdigit():
+    if isinstance(region, str) and not (region.isascii() and region.isdigit() and len(region) <= 10):
         raise ReportError("地区编号应为数字")
     region_id = int(region)
     if not 1 <= region_id <= 2**31 - 1:
@@ -113,7 +116,12 @@ def _regions(tree: Tree, scope: Scope) -> tuple[set[int] | None, bool]:
         return None, True
     if scope.region_id not in tree.parent:
         raise ReportError("地区不存在")
-    return tree.subtree(scope.region_id), tree.parent[scope.region_id] is None
+    below, top = tree.subtree(scope.region_id), tree.parent[scope.region_id] is None
+    if top and len(below) == len(tree.parent):
+        # The only top region: every region is below it (and region ids are foreign keys), so a filter
+        # would only cost time on every row.
+        return None, True
+    return below, top
 
 
 def _in_scope(column: Any, regions: set[int] | None, unplaced: bool) -> ColumnElement[bool] | None:
@@ -136,13 +144,37 @@ def _seconds(session: Session, later: Any, earlier: Any) -> ColumnElement[float]
     return cast(func.extract("epoch", later - earlier), Float)
 
 
-def _percentile(session: Session, value: ColumnElement[float], where: list, n: int, p: float) -> float | None:
-    """Nearest-rank percentile `p` of `value` over `n` rows matching `where`, found by the database."""
+@contextmanager
+def _sort_memory(session: Session) -> Iterator[None]:
+    """On PostgreSQL, a larger work_mem for the summary's queries (SET LOCAL, put back afterwards): with
+    the default 4 MB the sorts and hashes of a year's rows spill to disk. After an error the transaction
+    is rolled back, which ends the setting too."""
+    if dialect_name(session) != "postgresql":
+        yield
+        return
+    before = session.scalar(select(func.current_setting("work_mem")))
+    session.execute(select(func.set_config("work_mem", SORT_MEMORY, True)))
+    yield
+    session.execute(select(func.set_config("work_mem", before, True)))
+
+
+def _percentiles(
+    session: Session, value: ColumnElement[float], where: list, n: int, ps: tuple[float, ...]
+) -> list[float | None]:
+    """Nearest-rank percentiles `ps` of `value` over the `n` tickets matching `where`, found by the
+    database in one sort: the values ranked `ceil(p * n)`."""
     if n == 0:
-        return None
-    offset = max(math.ceil(p * n) - 1, 0)
-    query = select(value).select_from(Ticket).join(Consultation, Consultation.id == Ticket.consultation_id)
-    return session.scalar(query.where(*where).order_by(value).limit(1).offset(offset))
+        return [None] * len(ps)
+    ranks = [max(math.ceil(p * n) - 1, 0) + 1 for p in ps]
+    ranked = (
+        select(value.label("value"), func.row_number().over(order_by=value).label("rank"))
+        .select_from(Ticket)
+        .join(Consultation, Consultation.id == Ticket.consultation_id)
+        .where(*where)
+        .subquery()
+    )
+    found = dict(session.execute(select(ranked.c.rank, ranked.c.value).where(ranked.c.rank.in_(ranks))).all())
+    return [found.get(rank) for rank in ranks]
 
 
 class Reports:
@@ -159,14 +191,16 @@ class Reports:
         tree = tree or Tree(session)
         regions, unplaced = _regions(tree, scope)
         where = _consultation_filter(scope, regions, unplaced)
-        consultations = self._consultations(session, where)
-        consultations["workers"] = self._workers(session, where)
-        by_day_region = session.execute(
-            select(Consultation.opened_on, Consultation.region_id, func.count())
-            .where(*where)
-            .group_by(Consultation.opened_on, Consultation.region_id)
-        ).all()
-        offline = self._records(session, scope, regions)
+        with _sort_memory(session):
+            consultations = self._consultations(session, where)
+            consultations["workers"] = self._workers(session, where)
+            by_day_region = session.execute(
+                select(Consultation.opened_on, Consultation.region_id, func.count())
+                .where(*where)
+                .group_by(Consultation.opened_on, Consultation.region_id)
+            ).all()
+            offline = self._records(session, scope, regions)
+            lawyers = self._lawyers(session, where, now=now)
         consultations["by_channel"][OFFLINE] = {
             "consultations": offline["consultation"]["offline"]["all"]["person_times"],
             "workers": None,
@@ -185,7 +219,7 @@ class Reports:
             "trend": _trend(scope, by_day_region),
             "regions": _regions_breakdown(tree, scope, by_day_region, unplaced),
             "active_regions": _active_levels(tree, by_day_region, offline["regions"]),
-            "lawyers": self._lawyers(session, where, now=now),
+            "lawyers": lawyers,
             "records": offline["sums"],
         }
 
@@ -277,13 +311,22 @@ class Reports:
         """Distinct workers (人数): overall, 新就业形态, per channel and per worker type."""
         new_codes = list(self.types.new_form_codes)
         worker = Consultation.worker_id
-        overall = session.execute(
-            select(
-                func.count(distinct(worker)),
-                func.count(distinct(case((Consultation.worker_type.in_(new_codes), worker)))),
-                *(func.count(distinct(case((Consultation.channel == c, worker)))) for c in CHANNELS),
+        conditions = [Consultation.worker_type.in_(new_codes), *(Consultation.channel == c for c in CHANNELS)]
+        if dialect_name(session) == "sqlite":
+            # SQLite de-duplicates every COUNT(DISTINCT ...) in a b-tree of its own; grouping the rows by
+            # worker once, with a flag per figure, does the same work a single time.
+            per_worker = (
+                select(*(func.max(case((c, 1), else_=0)).label(f"f{i}") for i, c in enumerate(conditions)))
+                .where(*where)
+                .group_by(worker)
+                .subquery()
+            )
+            query = select(func.count(), *(func.sum(column) for column in per_worker.c))
+        else:
+            query = select(
+                func.count(distinct(worker)), *(func.count(distinct(case((c, worker)))) for c in conditions)
             ).where(*where)
-        ).one()
+        total, new_form, *channels = (int(v or 0) for v in session.execute(query).one())
         per_type = dict(
             session.execute(
                 select(Consultation.worker_type, func.count(distinct(worker)))
@@ -295,9 +338,9 @@ class Reports:
         by_type = {code: per_type.get(code, 0) for code in self.types.codes}
         by_type[UNKNOWN] = sum(n for code, n in per_type.items() if code not in known)
         return {
-            "total": overall[0],
-            "new_form": overall[1],
-            "by_channel": dict(zip(CHANNELS, overall[2:], strict=True)),
+            "total": total,
+            "new_form": new_form,
+            "by_channel": dict(zip(CHANNELS, channels, strict=True)),
             "by_worker_type": by_type,
         }
 
@@ -307,9 +350,12 @@ class Reports:
         waited = _seconds(session, Ticket.first_response_at, Ticket.created_at)
         late = now - timedelta(minutes=self.response_minutes)
         target = self.response_minutes * 60
-        base = select().select_from(Ticket).join(Consultation, Consultation.id == Ticket.consultation_id)
-        row = session.execute(
-            base.add_columns(
+        # One pass over the scope's tickets, grouped by outcome and lawyer (a few hundred rows at most):
+        # the counts are their sums, the lawyers who responded the groups with a response.
+        rows = session.execute(
+            select(
+                Ticket.outcome,
+                Ticket.lawyer_id,
                 func.count(),
                 func.count(Ticket.first_response_at),
                 func.count(Ticket.backup_notified_at),
@@ -328,31 +374,39 @@ class Reports:
                         else_=0,
                     )
                 ),
-                func.count(distinct(case((Ticket.first_response_at.is_not(None), Ticket.lawyer_id)))),
                 func.sum(case((Ticket.urgent.is_(True), 1), else_=0)),
-            ).where(*where)
-        ).one()
-        tickets, responded, backup, admin, slow, lawyers, urgent = (int(v or 0) for v in row)
-        answered = [*where, Ticket.first_response_at.is_not(None)]
-        median = _percentile(session, waited, answered, responded, 0.5)
-        p90 = _percentile(session, waited, answered, responded, 0.9)
-        outcomes = dict(
-            session.execute(
-                base.add_columns(Ticket.outcome, func.count()).where(*where).group_by(Ticket.outcome)
-            ).all()
-        )
+            )
+            .select_from(Ticket)
+            .join(Consultation, Consultation.id == Ticket.consultation_id)
+            .where(*where)
+            .group_by(Ticket.outcome, Ticket.lawyer_id)
+        ).all()
+        tickets = responded = backup = admin = slow = urgent = 0
+        outcomes: Counter[str | None] = Counter()
+        lawyers: set[int] = set()
+        for outcome, lawyer, *counts in rows:
+            n, answered, backups, admins, slows, urgents = (int(v or 0) for v in counts)
+            tickets, responded, backup = tickets + n, responded + answered, backup + backups
+            admin, slow, urgent = admin + admins, slow + slows, urgent + urgents
+            outcomes[outcome] += n
+            if answered and lawyer is not None:
+                lawyers.add(lawyer)
+        answered_where = [*where, Ticket.first_response_at.is_not(None)]
+        median, p90 = _percentiles(session, waited, answered_where, responded, (0.5, 0.9))
         return {
             "tickets": tickets,
             "urgent": urgent,
             "responded": responded,
-            "lawyers_responding": lawyers,
+            "lawyers_responding": len(lawyers),
             "first_response_minutes": {
                 "median": None if median is None else round(median / 60, 1),
                 "p90": None if p90 is None else round(p90 / 60, 1),
                 "target": self.response_minutes,
             },
             "breaches": {"backup_notified": backup, "admins_notified": admin, "late_first_response": slow},
-            "by_outcome": {(k or "open"): v for k, v in outcomes.items()},
+            "by_outcome": {
+                (k or "open"): outcomes[k] for k in sorted(outcomes, key=lambda k: (k is not None, k or ""))
+            },
         }
 
     # --- records entered by staff ----------------------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -51,13 +52,12 @@ def check_signature(token: str, params: dict[str, str], *, now: float, max_skew:
     )
     if not (signature and timestamp and nonce):
         raise PushRejected(403, "missing signature, timestamp or nonce")
-    if not hmac.compare_digest(sign(token, timestamp, nonce), signature.lower()):
+    if not hmac.compare_digest(sign(token, timestamp, nonce).encode(), signature.lower().encode()):
         raise PushRejected(403, "bad signature")
     if max_skew > 0:
-        try:
-            skew = abs(now - int(timestamp))
-        except ValueError:
-            raise PushRejected(403, "timestamp is not a number") from None
+        if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+            raise PushRejected(403, "timestamp is not a number")
+        skew = abs(now - int(timestamp))
         if skew > max_skew:
             raise PushRejected(403, f"stale timestamp ({int(skew)} s off)")
 
@@ -93,7 +93,7 @@ def _parse(body: bytes) -> tuple[dict, bool]:
     if stripped.startswith("{"):
         try:
             data = json.loads(stripped)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise PushRejected(400, "malformed JSON") from None
         if not isinstance(data, dict):
             raise PushRejected(400, "JSON body is not an object")
@@ -110,12 +110,20 @@ def _parse(body: bytes) -> tuple[dict, bool]:
     return root, False
 
 
+# What no database column takes: NUL and lone surrogates (a JSON push can carry "\u0000", "\ud800").
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
 def _flat(data: dict) -> dict[str, str]:
-    return {
-        k: v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
-        for k, v in data.items()
-        if v is not None
-    }
+    try:
+        flat = {
+            k: v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+            for k, v in data.items()
+            if v is not None
+        }
+    except RecursionError:
+        raise PushRejected(400, "nesting too deep") from None
+    return {k: _UNSTORABLE.sub("", v) for k, v in flat.items()}
 
 
 def decode(body: bytes, params: dict[str, str], keys: Keys) -> Push:
@@ -129,7 +137,7 @@ def decode(body: bytes, params: dict[str, str], keys: Keys) -> Push:
     if not isinstance(encrypt, str):
         raise PushRejected(400, "Encrypt must be text")
     expected = sign(keys.token, params.get("timestamp", ""), params.get("nonce", ""), encrypt)
-    if not hmac.compare_digest(expected, params.get("msg_signature", "").lower()):
+    if not hmac.compare_digest(expected.encode(), params.get("msg_signature", "").lower().encode()):
         raise PushRejected(403, "bad msg_signature")
     cryptos = keys.cryptos()
     if not cryptos:
@@ -175,7 +183,7 @@ def inbound(fields: dict[str, str], channel: str) -> Inbound:
         channel=channel,
         openid=openid[:64],
         msg_type=msg_type[:32],
-        dedup_key=dedup[:160],
+        dedup_key=dedup[:150],  # the reply row's key adds 6 characters to it, in 160
         created_at=created,
         content=content,
         media_id=media[:256] if media else None,

@@ -117,6 +117,8 @@ def history(session: Session, worker: Worker) -> list[Consultation]:
 
 def consultation(session: Session, worker: Worker, consultation_id: int) -> Consultation | None:
     """One of my consultations, or None (someone else's is as good as missing)."""
+    if not 1 <= consultation_id <= 2**31 - 1:  # no such id: and PostgreSQL's integer would overflow
+        return None
     return session.scalars(
         select(Consultation).where(Consultation.id == consultation_id, _mine(worker))
     ).one_or_none()

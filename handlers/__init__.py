@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from handlers import (
@@ -39,6 +39,17 @@ def register_blueprints(app: Flask) -> None:
     report_cli.init_app(app)
     retention_cli.init_app(app)
     ratelimit.init_app(app)
+
+    @app.before_request
+    def _refuse_nul():
+        """A NUL character fits no database column (PostgreSQL refuses it): refuse it at the door."""
+        for values in (request.args, request.form):
+            if any("\x00" in key or "\x00" in value for key, value in values.items(multi=True)):
+                message = "请求中含有无法识别的字符 / the request contains a NUL character"
+                if request.path.startswith("/api/"):
+                    return jsonify(error="invalid_text", message=message), 400
+                return message, 400
+        return None
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(_exc):

@@ -49,7 +49,7 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
     raw = request.args.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 9) or not low <= int(raw) <= high:
         raise ApiError(400, "invalid_parameter", f"{name} must be a whole number from {low} to {high}")
     return int(raw)
 
@@ -226,7 +226,7 @@ def set_worker_type():
     """My kind of work, as I picked it; my open consultation counts with it too."""
     data = body(("type",))
     inbox = current_app.extensions["workerlaw.inbox"]
-    if data["type"] not in inbox.occupation.types.by_code:
+    if not isinstance(data["type"], str) or data["type"] not in inbox.occupation.types.by_code:
         raise ApiError(400, "invalid_field", "type must be one of GET /api/mp/worker-types")
     worker = _worker()
     session = get_session()

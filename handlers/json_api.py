@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, jsonify, request
 from werkzeug.exceptions import HTTPException
 
@@ -35,11 +37,32 @@ def only(*allowed: str) -> None:
         raise ApiError(400, "unknown_parameter", f"unknown query parameter(s): {', '.join(unknown)}")
 
 
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _unstorable(value: object, depth: int = 0) -> bool:
+    """A string anywhere in `value` that no database column can store."""
+    if isinstance(value, str):
+        return bool(_UNSTORABLE.search(value))
+    if depth > 20:
+        return True
+    if isinstance(value, dict):
+        return any(_unstorable(k, depth + 1) or _unstorable(v, depth + 1) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_unstorable(v, depth + 1) for v in value)
+    return False
+
+
 def body(required: tuple[str, ...] = (), optional: tuple[str, ...] = ()) -> dict:
     """The JSON object body: every `required` field, perhaps the `optional` ones, nothing else."""
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:
+        data = None
     if not isinstance(data, dict):
         raise ApiError(400, "invalid_body", "the body must be a JSON object")
+    if _unstorable(data):
+        raise ApiError(400, "invalid_text", "text must not contain NUL characters or lone surrogates")
     if unknown := sorted(set(data) - set(required) - set(optional)):
         raise ApiError(400, "unknown_field", f"unknown field(s): {', '.join(unknown)}")
     if missing := [f for f in required if f not in data]:

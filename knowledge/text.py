@@ -106,6 +106,9 @@ def normalize(text: str) -> str:
     """Canonical form of `text` for matching: simplified, half-width, lower-case, no punctuation."""
     if not text:
         return ""
+    # Invisible characters go before NFKC: one between a letter and its accent would otherwise keep
+    # them apart until a second pass (normalize must give the same result when applied twice).
+    text = "".join(ch for ch in text if ch.isspace() or not unicodedata.category(ch).startswith("C"))
     text = unicodedata.normalize("NFKC", text)
     text = _WECHAT_EMOTICON.sub(" ", text)
     t2s = _t2s_table()
