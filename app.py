@@ -7,6 +7,7 @@ and brings its schema up to date, and registers the blueprints. Every key is in 
 
 from __future__ import annotations
 
+import functools
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -105,10 +106,17 @@ def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
         raise ConfigurationError("RETENTION_DAYS must be a number of days, or 0 to keep message texts")
 
 
+@functools.lru_cache(maxsize=4)
+def _engine(data_dir: str | None) -> Engine:
+    """The engine of a knowledge directory, loaded once per process (about 2 s): it is read-only, so
+    every app of the process (tests build many) can share it."""
+    return Engine.load(Path(data_dir) if data_dir else None)
+
+
 def init_engine(app: Flask) -> None:
     """Load the knowledge base and index once per process; views find them in `app.extensions`."""
     data_dir = app.config.get("KNOWLEDGE_DIR")
-    engine = Engine.load(Path(data_dir) if data_dir else None)
+    engine = _engine(str(Path(data_dir).resolve()) if data_dir else None)
     responder = Responder(engine)
     app.extensions["workerlaw.engine"] = engine
     try:
