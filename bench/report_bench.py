@@ -35,6 +35,7 @@ import tempfile
 import time
 import unicodedata
 import uuid
+from abc import ABC, abstractmethod
 from array import array
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -631,27 +632,28 @@ class Generator:
 BULK_TABLES = ("workers", "consultations", "tickets")
 
 
-class Database:
+class Database(ABC):
     """A fresh, empty database with the schema: `url` for engines, `size()`, `analyze()`, `drop()`."""
 
     name: str
     url: str
 
-    def load_engine(self) -> Engine:
-        raise NotImplementedError
+    @abstractmethod
+    def load_engine(self) -> Engine: ...
 
+    @abstractmethod
     def secondary_indexes(self, conn: Connection) -> list[tuple[str, str]]:
         """(name, CREATE statement) of the indexes on BULK_TABLES that back no constraint."""
-        raise NotImplementedError
+        ...
 
-    def analyze(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def analyze(self) -> None: ...
 
-    def size(self) -> int:
-        raise NotImplementedError
+    @abstractmethod
+    def size(self) -> int: ...
 
-    def drop(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def drop(self) -> None: ...
 
 
 class SqliteDatabase(Database):

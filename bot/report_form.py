@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from bot.roster import CHINA
+from bot.roster import CHINA, Tree
 
 TITLE = "{year}年“尊法守法·携手筑梦”服务农民工公益法律服务行动情况统计表"
 SOURCE_NOTE = (
@@ -35,12 +35,22 @@ def _sum(summary: dict, kind: str, field: str, *, mode: str | None = None, group
     return round(total, 2) if field == "amount" else total
 
 
-def _pair(a: Any, b: Any) -> str:
-    return f"{a}/{b}"
+def _figure(
+    kind: str, field: str, *, mode: str | None = None, group: str = "new_form"
+) -> Callable[[dict], Any]:
+    """A cell holding one sum of the entered records (amounts in 万元 with two decimals)."""
+
+    def value(summary: dict) -> Any:
+        total = _sum(summary, kind, field, mode=mode, group=group)
+        return f"{float(total):.2f}" if field == "amount" else total
+
+    return value
 
 
-def _money(value: Any) -> str:
-    return f"{float(value):.2f}"
+def _figures(kind: str, first: str, second: str, *, mode: str | None = None) -> Callable[[dict], str]:
+    """A cell holding two sums as the form writes them: 场次/人数, 件/人次, 件/追回金额."""
+    a, b = _figure(kind, first, mode=mode), _figure(kind, second, mode=mode)
+    return lambda summary: f"{a(summary)}/{b(summary)}"
 
 
 @dataclass(frozen=True)
@@ -82,12 +92,12 @@ TABLES: tuple[tuple[Group, ...], ...] = (
         Group(
             "人员组织情况",
             (
-                Column("参与律协（个）", lambda s: _sum(s, "team", "associations", group="all")),
-                Column("组建队伍（个）", lambda s: _sum(s, "team", "teams", group="all")),
+                Column("参与律协（个）", _figure("team", "associations", group="all")),
+                Column("组建队伍（个）", _figure("team", "teams", group="all")),
                 Column("参与律师（人）", _lawyers),
                 Column(
                     "参与“全国维护职工权益杰出律师”（人）",
-                    lambda s: _sum(s, "team", "outstanding_lawyers", group="all"),
+                    _figure("team", "outstanding_lawyers", group="all"),
                 ),
             ),
         ),
@@ -96,37 +106,28 @@ TABLES: tuple[tuple[Group, ...], ...] = (
             (
                 Column(
                     "面向新就业形态劳动者普法宣讲（场次/人数）",
-                    lambda s: _pair(
-                        _sum(s, "lecture", "sessions", mode="online"),
-                        _sum(s, "lecture", "people", mode="online"),
-                    ),
+                    _figures("lecture", "sessions", "people", mode="online"),
                 ),
                 Column("为新就业形态劳动者提供法律咨询（人次）", _online_consultations),
                 Column(
                     "为新就业形态劳动者调处劳动争议（件/人次）",
-                    lambda s: _pair(
-                        _sum(s, "mediation", "cases", mode="online"),
-                        _sum(s, "mediation", "person_times", mode="online"),
-                    ),
+                    _figures("mediation", "cases", "person_times", mode="online"),
                 ),
             ),
         ),
         Group(
             "线下法治宣传情况",
             (
-                Column("向新就业形态劳动者发放宣传资料（份）", lambda s: _sum(s, "leaflets", "copies")),
+                Column("向新就业形态劳动者发放宣传资料（份）", _figure("leaflets", "copies")),
                 Column(
                     "面向新就业形态劳动者普法宣讲（场次/人数）",
-                    lambda s: _pair(
-                        _sum(s, "lecture", "sessions", mode="offline"),
-                        _sum(s, "lecture", "people", mode="offline"),
-                    ),
+                    _figures("lecture", "sessions", "people", mode="offline"),
                 ),
                 Column(
                     "为新就业形态劳动者提供法律咨询（人次）",
-                    lambda s: _sum(s, "consultation", "person_times", mode="offline"),
+                    _figure("consultation", "person_times", mode="offline"),
                 ),
-                Column("惠及新就业形态劳动者（人次）", lambda s: _sum(s, "outreach", "person_times")),
+                Column("惠及新就业形态劳动者（人次）", _figure("outreach", "person_times")),
             ),
         ),
     ),
@@ -135,20 +136,15 @@ TABLES: tuple[tuple[Group, ...], ...] = (
             "线下劳动用工“法治体检”情况",
             (
                 Column(
-                    "覆盖平台企业及其合作用工企业数量（个）",
-                    lambda s: _sum(s, "checkup", "enterprises", group="all"),
+                    "覆盖平台企业及其合作用工企业数量（个）", _figure("checkup", "enterprises", group="all")
                 ),
+                Column("为企业提供劳动用工法律咨询（件）", _figure("checkup", "consultations", group="all")),
                 Column(
-                    "为企业提供劳动用工法律咨询（件）",
-                    lambda s: _sum(s, "checkup", "consultations", group="all"),
-                ),
-                Column(
-                    "为企业提供劳动用工法律风险评估（件）",
-                    lambda s: _sum(s, "checkup", "assessments", group="all"),
+                    "为企业提供劳动用工法律风险评估（件）", _figure("checkup", "assessments", group="all")
                 ),
                 Column(
                     "帮助企业建立健全劳动关系矛盾预防化解机制（项）",
-                    lambda s: _sum(s, "checkup", "mechanisms", group="all"),
+                    _figure("checkup", "mechanisms", group="all"),
                 ),
             ),
         ),
@@ -157,35 +153,24 @@ TABLES: tuple[tuple[Group, ...], ...] = (
             (
                 Column(
                     "为新就业形态劳动者调处劳动争议（件/人次）",
-                    lambda s: _pair(
-                        _sum(s, "mediation", "cases", mode="offline"),
-                        _sum(s, "mediation", "person_times", mode="offline"),
-                    ),
+                    _figures("mediation", "cases", "person_times", mode="offline"),
                 ),
                 Column(
                     "办理新就业形态劳动者法律援助案件（件/人次）",
-                    lambda s: _pair(_sum(s, "legal_aid", "cases"), _sum(s, "legal_aid", "person_times")),
+                    _figures("legal_aid", "cases", "person_times"),
                 ),
-                Column(
-                    "挽回新就业形态劳动者经济损失（万元）", lambda s: _money(_sum(s, "legal_aid", "amount"))
-                ),
+                Column("挽回新就业形态劳动者经济损失（万元）", _figure("legal_aid", "amount")),
                 Column(
                     "办理新就业形态劳动者工资拖欠法律援助案件（件/追回金额）",
-                    lambda s: _pair(
-                        _sum(s, "legal_aid:wage", "cases"), _money(_sum(s, "legal_aid:wage", "amount"))
-                    ),
+                    _figures("legal_aid:wage", "cases", "amount"),
                 ),
                 Column(
-                    "办理新就业形态劳动者工伤赔偿法律援助案件（件）",
-                    lambda s: _sum(s, "legal_aid:injury", "cases"),
+                    "办理新就业形态劳动者工伤赔偿法律援助案件（件）", _figure("legal_aid:injury", "cases")
                 ),
-                Column("金额（万元）", lambda s: _money(_sum(s, "legal_aid:injury", "amount"))),
+                Column("金额（万元）", _figure("legal_aid:injury", "amount")),
             ),
         ),
-        Group(
-            "投入资金",
-            (Column("投入资金（万元）", lambda s: _money(_sum(s, "funds", "amount", group="all"))),),
-        ),
+        Group("投入资金", (Column("投入资金（万元）", _figure("funds", "amount", group="all")),)),
     ),
 )
 
@@ -337,11 +322,12 @@ def export(reports: Any, session: Any, scope: Any, fmt: str, *, now: Any) -> Exp
     """The form of `scope` (`bot.reports.Scope`) as `fmt` ("xlsx" or "csv"), with its download name."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}")
-    summary = reports.summary(session, scope, now=now)
+    tree = Tree(session)
+    summary = reports.summary(session, scope, now=now, tree=tree)
     if fmt == "csv":
         content = to_csv(summary).encode("utf-8")
     else:
         made_on = now.astimezone(CHINA).date()
-        content = to_xlsx(summary, records=reports.records_behind(session, scope), made_on=made_on)
+        content = to_xlsx(summary, records=reports.records_behind(session, scope, tree=tree), made_on=made_on)
     name = f"情况统计表_{_unit(summary)}_{scope.start.isoformat()}_{scope.end.isoformat()}.{fmt}"
     return Export(content, name, FORMATS[fmt])

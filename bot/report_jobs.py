@@ -139,19 +139,21 @@ def daily_summary(session: Session, reports: Reports, desk: Desk, *, now: dateti
             StaffUser.role == "union_admin", StaffUser.active.is_(True), StaffUser.region_id.is_not(None)
         )
     ).all()
+    texts: dict[int, str] = {}  # one summary per region, however many admins it has
     sent = 0
     for staff_id, region_id in admins:
         if region_id not in tree.parent:
             continue
-        summary = reports.summary(session, Scope(yesterday, yesterday, region_id), now=now, tree=tree)
-        queue = session.scalar(
-            select(func.count())
-            .select_from(Ticket)
-            .where(Ticket.status != CLOSED, Ticket.region_id.in_(sorted(tree.subtree(region_id))))
-        )
-        text = _daily_text(summary, yesterday, int(queue or 0))
+        if region_id not in texts:
+            summary = reports.summary(session, Scope(yesterday, yesterday, region_id), now=now, tree=tree)
+            queue = session.scalar(
+                select(func.count())
+                .select_from(Ticket)
+                .where(Ticket.status != CLOSED, Ticket.region_id.in_(sorted(tree.subtree(region_id))))
+            )
+            texts[region_id] = _daily_text(summary, yesterday, int(queue or 0))
         sent += desk.notify_staff(
-            session, None, kind="daily_summary", text=text, staff_ids=[staff_id], now=now
+            session, None, kind="daily_summary", text=texts[region_id], staff_ids=[staff_id], now=now
         )
     return sent
 

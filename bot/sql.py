@@ -7,6 +7,7 @@ insert a row unless one with the same unique key exists (so uniqueness is the da
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import Select
@@ -15,6 +16,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models.db import Model
+
+# What no text column takes: NUL (PostgreSQL refuses it) and lone surrogates (no driver can encode them).
+UNSTORABLE_TEXT = re.compile("[\x00\ud800-\udfff]")
 
 
 def dialect_name(session: Session) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,6 +22,7 @@ from wechatpy.replies import TextReply
 
 from bot.errors import WorkerlawError
 from bot.inbox import Inbound
+from bot.sql import UNSTORABLE_TEXT
 
 MAX_BODY_BYTES = 1024 * 1024
 # WeChat caps a worker's text at 2048 bytes; anything longer did not come from a phone, and reading a
@@ -110,10 +110,6 @@ def _parse(body: bytes) -> tuple[dict, bool]:
     return root, False
 
 
-# What no database column takes: NUL and lone surrogates (a JSON push can carry "\u0000", "\ud800").
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-
-
 def _flat(data: dict) -> dict[str, str]:
     try:
         flat = {
@@ -123,7 +119,7 @@ def _flat(data: dict) -> dict[str, str]:
         }
     except RecursionError:
         raise PushRejected(400, "nesting too deep") from None
-    return {k: _UNSTORABLE.sub("", v) for k, v in flat.items()}
+    return {k: UNSTORABLE_TEXT.sub("", v) for k, v in flat.items()}
 
 
 def decode(body: bytes, params: dict[str, str], keys: Keys) -> Push:

@@ -705,6 +705,15 @@ def _roster_change(change: Callable[[Session, StaffUser], str]):
     return redirect(url_for(".roster"))
 
 
+def _duty_fields() -> dict:
+    """Who is on duty where, as a shift and a weekly pattern both ask it."""
+    return {
+        "region_id": _int("region_id", "地区"),
+        "lawyer_id": _int("lawyer_id", "律师"),
+        "role": _choice("role", "主班或备班", SHIFT_ROLES),
+    }
+
+
 @bp.post("/roster/shifts")
 @admins_only
 def add_shift():
@@ -712,9 +721,7 @@ def add_shift():
         return roster_edit.add_shift(
             db,
             user,
-            region_id=_int("region_id", "地区"),
-            lawyer_id=_int("lawyer_id", "律师"),
-            role=_choice("role", "主班或备班", SHIFT_ROLES),
+            **_duty_fields(),
             start=_china_datetime("start", "开始时间"),
             end=_china_datetime("end", "结束时间"),
         )
@@ -729,9 +736,7 @@ def add_weekly():
         return roster_edit.add_weekly(
             db,
             user,
-            region_id=_int("region_id", "地区"),
-            lawyer_id=_int("lawyer_id", "律师"),
-            role=_choice("role", "主班或备班", SHIFT_ROLES),
+            **_duty_fields(),
             weekday=_int("weekday", "星期几"),
             start=_clock_time("start", "开始时间"),
             end=_clock_time("end", "结束时间"),

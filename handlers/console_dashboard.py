@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Response, current_app, jsonify, render_template, request, url_for
+from flask import current_app, jsonify, render_template, request, url_for
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
@@ -30,6 +30,7 @@ from bot.roster import CHINA, Tree, on_duty
 from bot.staff import visible_regions
 from handlers.console import CHANNELS, LEVELS, OUTCOME_NAMES, SHIFT_ROLE_NAMES, _user, admins_only, bp
 from handlers.db import get_session
+from handlers.staff_reports_api import attachment
 from knowledge.worker_types import UNKNOWN
 from models import Ticket, as_utc, utcnow
 from models.org import Lawyer, Shift, StaffUser, WeeklyShift
@@ -313,6 +314,4 @@ def form_download(fmt: str):
         return jsonify(error=str(exc)), exc.status
     except ReportError as exc:
         return jsonify(error=f"{exc}。"), 400
-    response = Response(made.content, mimetype=made.mimetype)
-    response.headers.set("Content-Disposition", "attachment", filename=made.filename)
-    return response
+    return attachment(made)

@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-import re
-
 from flask import Blueprint, jsonify, request
 from werkzeug.exceptions import HTTPException
+
+from bot.sql import UNSTORABLE_TEXT
 
 
 class ApiError(Exception):
@@ -37,13 +37,10 @@ def only(*allowed: str) -> None:
         raise ApiError(400, "unknown_parameter", f"unknown query parameter(s): {', '.join(unknown)}")
 
 
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-
-
 def _unstorable(value: object, depth: int = 0) -> bool:
     """A string anywhere in `value` that no database column can store."""
     if isinstance(value, str):
-        return bool(_UNSTORABLE.search(value))
+        return bool(UNSTORABLE_TEXT.search(value))
     if depth > 20:
         return True
     if isinstance(value, dict):

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from bot import activities
 from bot.activities import KINDS, TOPICS, RecordError
-from bot.report_form import FORMATS, export
+from bot.report_form import FORMATS, Export, export
 from bot.reports import ReportError, Reports, Scope, authorize, parse_scope
 from bot.roster import CHINA
 from handlers.db import get_session
@@ -82,7 +82,11 @@ def report_form(fmt: str):
     if fmt not in FORMATS:
         raise ApiError(404, "not_found", "the form is available as form.xlsx or form.csv")
     _, scope = _scope()
-    made = export(_reports(), get_session(), scope, fmt, now=utcnow())
+    return attachment(export(_reports(), get_session(), scope, fmt, now=utcnow()))
+
+
+def attachment(made: Export) -> Response:
+    """A finished file (`bot.report_form.Export`) as a download with its name."""
     response = Response(made.content, mimetype=made.mimetype)
     response.headers.set("Content-Disposition", "attachment", filename=made.filename)
     return response

@@ -3,20 +3,16 @@ TEST_DATABASE_URL is set), the Flask app on a temporary instance, and WeChat sig
 
 from __future__ import annotations
 
-import os
 import time
-import uuid
 
 import pytest
-from sqlalchemy import text
 
 from app import create_app
 from bot.conversation import Responder
 from bot.engine import Engine
-from models import make_engine, make_sessionmaker
-from models.db import normalize_url
+from models import make_sessionmaker
 from models.wechat import AccessToken, OutboxMessage
-from tests.scratch_db import database_kinds, scratch_database
+from tests.scratch_db import database_kinds, empty_database_url, scratch_database
 from tests.wechat_standin import RecordingGateway, WeChatStandIn
 
 WECHAT_TABLES = [AccessToken.__table__, OutboxMessage.__table__]
@@ -38,26 +34,11 @@ def responder(engine) -> Responder:
     return Responder(engine)
 
 
-def _database_params() -> list[str]:
-    return ["sqlite", "postgresql"] if os.environ.get("TEST_DATABASE_URL") else ["sqlite"]
-
-
-@pytest.fixture(params=_database_params())
+@pytest.fixture(params=database_kinds())
 def database_url(request, tmp_path):
     """An empty database: a SQLite file, or a schema of its own in the PostgreSQL test database."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'test.db'}"
-        return
-    base = normalize_url(os.environ["TEST_DATABASE_URL"])
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in base else "?"
-    yield f"{base}{separator}options=-csearch_path%3D{schema}"
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with empty_database_url(request.param, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from sqlalchemy import Table, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from models.db import Model, make_engine, make_sessionmaker
+from models.db import Model, make_engine, make_sessionmaker, normalize_url
 
 
 def database_kinds() -> list[str]:
@@ -80,3 +80,24 @@ def scratch_database(kind: str, tmp_path: Path, tables: Sequence[Table]) -> Iter
         yield db
     finally:
         db.close()
+
+
+@contextmanager
+def empty_database_url(kind: str, folder: Path) -> Iterator[str]:
+    """The URL of an empty database for the whole service (its migrations create the schema): a SQLite
+    file in `folder`, or a PostgreSQL schema of its own, dropped afterwards."""
+    if kind == "sqlite":
+        yield f"sqlite:///{folder / 'test.db'}"
+        return
+    base = normalize_url(os.environ["TEST_DATABASE_URL"])
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()

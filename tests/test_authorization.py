@@ -20,7 +20,6 @@ token read from a page, as a browser's would.
 
 from __future__ import annotations
 
-import os
 import re
 import time as clock
 import uuid
@@ -31,7 +30,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from app import create_app
 from bot import activities, workers
@@ -40,11 +39,11 @@ from bot.roster import CHINA
 from bot.staff import hash_password
 from handlers.api import issue_token as worker_token
 from handlers.staff_api import issue_token as staff_token
-from models import Ticket, Worker, make_engine, utcnow
-from models.db import Model, normalize_url
+from models import Ticket, Worker, utcnow
+from models.db import Model
 from models.org import Holiday, Lawyer, LawyerRegion, Region, Shift, StaffUser, WeeklyShift
 from models.ticket import Notice
-from tests.scratch_db import database_kinds
+from tests.scratch_db import database_kinds, empty_database_url
 from tests.wechat_standin import RecordingGateway
 
 PASSWORD = "correct-horse-1"
@@ -603,19 +602,8 @@ CASES = [(rule, method, side) for (rule, method), route in ROUTES.items() for si
 @pytest.fixture(scope="module", params=database_kinds())
 def auth_database_url(request, tmp_path_factory):
     """Like conftest's `database_url`, one per module: the table runs hundreds of requests on one app."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('authz') / 'authz.db'}"
-        return
-    base = normalize_url(os.environ["TEST_DATABASE_URL"])
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in base else "?"
-    yield f"{base}{separator}options=-csearch_path%3D{schema}"
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with empty_database_url(request.param, tmp_path_factory.mktemp("authz")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

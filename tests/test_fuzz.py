@@ -35,7 +35,7 @@ import pytest
 import xmltodict
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select, text
+from sqlalchemy import select
 from wechatpy.crypto import WeChatCrypto
 
 from app import create_app
@@ -47,12 +47,11 @@ from bot.staff import create_user
 from handlers.api import issue_token as worker_token
 from handlers.staff_api import issue_token as staff_token
 from knowledge.text import normalize
-from models import Message, Ticket, Worker, make_engine, utcnow
+from models import Message, Ticket, Worker, utcnow
 from models.activity import COUNT_FIELDS
-from models.db import normalize_url
 from models.org import Region
 from tests import wechat_helpers as wx
-from tests.scratch_db import database_kinds
+from tests.scratch_db import database_kinds, empty_database_url
 from tests.wechat_standin import RecordingGateway
 
 EXPLORE = bool(os.environ.get("FUZZ_EXPLORE"))
@@ -83,19 +82,8 @@ def fuzz_database_url(request, tmp_path_factory):
     """Like conftest's `database_url` (a SQLite file, or a schema of its own in the PostgreSQL test
     database), but one per module: building the app (knowledge base, migrations) for every test would
     cost more than the fuzzing itself."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'fuzz.db'}"
-        return
-    base = normalize_url(os.environ["TEST_DATABASE_URL"])
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in base else "?"
-    yield f"{base}{separator}options=-csearch_path%3D{schema}"
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with empty_database_url(request.param, tmp_path_factory.mktemp("fuzz")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
