@@ -188,6 +188,12 @@ def inbound(fields: dict[str, str], channel: str) -> Inbound:
     )
 
 
+def _cdata_safe(value: str) -> str:
+    """`value` for wechatpy's templates, which put it in a CDATA section as it is: a "]]>" inside would
+    end the section early, so it is split across two sections (the parsed text is unchanged)."""
+    return value.replace("]]>", "]]]]><![CDATA[>")
+
+
 def text_reply(
     fields: dict[str, str],
     content: str,
@@ -199,9 +205,9 @@ def text_reply(
 ) -> str:
     """The passive text reply XML for a push, encrypted when the push was."""
     xml = TextReply(
-        source=fields.get("ToUserName", ""),
-        target=fields.get("FromUserName", ""),
-        content=content,
+        source=_cdata_safe(fields.get("ToUserName", "")),
+        target=_cdata_safe(fields.get("FromUserName", "")),
+        content=_cdata_safe(content),
         time=int(time.time()),
     ).render()
     if not encrypted:
