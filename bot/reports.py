@@ -21,11 +21,12 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Float, and_, case, cast, distinct, func, or_, select
+from sqlalchemy import Float, and_, case, cast, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from bot import activities
+from bot import activities, report_rollup
+from bot.report_rollup import in_regions
 from bot.roster import Tree
 from bot.sql import dialect_name
 from knowledge.worker_types import UNKNOWN, WorkerTypes
@@ -124,16 +125,9 @@ def _regions(tree: Tree, scope: Scope) -> tuple[set[int] | None, bool]:
     return below, top
 
 
-def _in_scope(column: Any, regions: set[int] | None, unplaced: bool) -> ColumnElement[bool] | None:
-    if regions is None:
-        return None
-    inside = column.in_(sorted(regions))
-    return or_(inside, column.is_(None)) if unplaced else inside
-
-
 def _consultation_filter(scope: Scope, regions: set[int] | None, unplaced: bool) -> list[ColumnElement[bool]]:
     where = [Consultation.opened_on >= scope.start, Consultation.opened_on <= scope.end]
-    region = _in_scope(Consultation.region_id, regions, unplaced)
+    region = in_regions(Consultation.region_id, regions, unplaced)
     return [*where, region] if region is not None else where
 
 
@@ -191,14 +185,14 @@ class Reports:
         tree = tree or Tree(session)
         regions, unplaced = _regions(tree, scope)
         where = _consultation_filter(scope, regions, unplaced)
+        monthly = (scope.end - scope.start).days >= DAILY_TREND_MAX_DAYS  # the trend goes by month
         with _sort_memory(session):
-            consultations = self._consultations(session, where)
+            counted = report_rollup.counts(
+                session, scope.start, scope.end, regions, unplaced, monthly=monthly
+            )
+            consultations = self._consultations(counted)
             consultations["workers"] = self._workers(session, where)
-            by_day_region = session.execute(
-                select(Consultation.opened_on, Consultation.region_id, func.count())
-                .where(*where)
-                .group_by(Consultation.opened_on, Consultation.region_id)
-            ).all()
+            by_day_region = counted.by_day_region
             offline = self._records(session, scope, regions)
             lawyers = self._lawyers(session, where, now=now)
         consultations["by_channel"][OFFLINE] = {
@@ -248,43 +242,22 @@ class Reports:
 
     # --- consultations -------------------------------------------------------------------------------
 
-    def _consultations(self, session: Session, where: list) -> dict[str, Any]:
-        rows = session.execute(
-            select(
-                Consultation.channel,
-                Consultation.worker_type,
-                Consultation.category,
-                Consultation.resolution,
-                Consultation.rating,
-                func.count(),
-            )
-            .where(*where)
-            .group_by(
-                Consultation.channel,
-                Consultation.worker_type,
-                Consultation.category,
-                Consultation.resolution,
-                Consultation.rating,
-            )
-        ).all()
-        total = 0
-        new_form = 0
-        by_channel: Counter[str] = Counter()
-        by_type: Counter[str] = Counter()
-        by_category: Counter[str] = Counter()
-        by_resolution: Counter[str] = Counter({r: 0 for r in RESOLUTIONS})
-        ratings: Counter[int] = Counter()
+    def _consultations(self, counted: report_rollup.Counts) -> dict[str, Any]:
+        measures = counted.by_measure
+        total = sum(measures["channel"].values())
         new_codes = set(self.types.new_form_codes)
-        for channel, worker_type, category, resolution, rating, n in rows:
-            total += n
-            kind = worker_type if worker_type in self.types.by_code else UNKNOWN
-            by_channel[channel] += n
-            by_type[kind] += n
-            new_form += n if kind in new_codes else 0
+        by_type: Counter[str] = Counter()
+        for worker_type, n in measures["worker_type"].items():
+            by_type[worker_type if worker_type in self.types.by_code else UNKNOWN] += n
+        new_form = sum(n for code, n in by_type.items() if code in new_codes)
+        by_channel = measures["channel"]
+        by_category: Counter[str] = Counter()
+        for category, n in measures["category"].items():
             by_category[category or "none"] += n
+        by_resolution: Counter[str] = Counter({r: 0 for r in RESOLUTIONS})
+        for resolution, n in measures["resolution"].items():
             by_resolution[_RESOLUTION_GROUP.get(resolution or "", "pending")] += n
-            if rating is not None:
-                ratings[int(rating)] += n
+        ratings = Counter({int(rating): n for rating, n in measures["rating"].items() if rating is not None})
         rated = sum(ratings.values())
         return {
             "total": total,
@@ -308,40 +281,35 @@ class Reports:
         }
 
     def _workers(self, session: Session, where: list) -> dict[str, Any]:
-        """Distinct workers (人数): overall, 新就业形态, per channel and per worker type."""
-        new_codes = list(self.types.new_form_codes)
-        worker = Consultation.worker_id
-        conditions = [Consultation.worker_type.in_(new_codes), *(Consultation.channel == c for c in CHANNELS)]
-        if dialect_name(session) == "sqlite":
-            # SQLite de-duplicates every COUNT(DISTINCT ...) in a b-tree of its own; grouping the rows by
-            # worker once, with a flag per figure, does the same work a single time.
-            per_worker = (
-                select(*(func.max(case((c, 1), else_=0)).label(f"f{i}") for i, c in enumerate(conditions)))
-                .where(*where)
-                .group_by(worker)
-                .subquery()
-            )
-            query = select(func.count(), *(func.sum(column) for column in per_worker.c))
-        else:
-            query = select(
-                func.count(distinct(worker)), *(func.count(distinct(case((c, worker)))) for c in conditions)
-            ).where(*where)
-        total, new_form, *channels = (int(v or 0) for v in session.execute(query).one())
-        per_type = dict(
-            session.execute(
-                select(Consultation.worker_type, func.count(distinct(worker)))
-                .where(*where)
-                .group_by(Consultation.worker_type)
-            ).all()
+        """Distinct workers (人数): overall, 新就业形态, per channel and per worker type, in one pass: the
+        scope's (worker, channel, type) combinations first (hashing or sorting three small columns), then
+        one row per worker with a flag per figure, counted. Not additive, so never precomputed."""
+        known = list(self.types.codes)
+        combos = (
+            select(Consultation.worker_id, Consultation.channel, Consultation.worker_type)
+            .where(*where)
+            .group_by(Consultation.worker_id, Consultation.channel, Consultation.worker_type)
+            .subquery()
         )
-        known = set(self.types.codes)
-        by_type = {code: per_type.get(code, 0) for code in self.types.codes}
-        by_type[UNKNOWN] = sum(n for code, n in per_type.items() if code not in known)
+        conditions = [
+            combos.c.worker_type.in_(list(self.types.new_form_codes)),
+            *(combos.c.channel == c for c in CHANNELS),
+            *(combos.c.worker_type == code for code in known),
+            or_(combos.c.worker_type.is_(None), combos.c.worker_type.not_in(known)),
+        ]
+        per_worker = (
+            select(*(func.max(case((c, 1), else_=0)).label(f"f{i}") for i, c in enumerate(conditions)))
+            .group_by(combos.c.worker_id)
+            .subquery()
+        )
+        row = session.execute(select(func.count(), *(func.sum(column) for column in per_worker.c))).one()
+        total, new_form, *rest = (int(v or 0) for v in row)
+        channels, types = rest[: len(CHANNELS)], rest[len(CHANNELS) :]
         return {
             "total": total,
             "new_form": new_form,
             "by_channel": dict(zip(CHANNELS, channels, strict=True)),
-            "by_worker_type": by_type,
+            "by_worker_type": dict(zip([*known, UNKNOWN], types, strict=True)),
         }
 
     # --- lawyers -------------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """Dialect-aware statements the domain needs on SQLite and PostgreSQL alike.
 
-Two things the ORM does not say portably: take the write lock at the start of a transaction (SQLite
-otherwise starts deferred and fails with "database is locked" when a reader later tries to write), and
-insert a row unless one with the same unique key exists (so uniqueness is the database's job).
+What the ORM does not say portably: take the write lock at the start of a transaction (SQLite otherwise
+starts deferred and fails with "database is locked" when a reader later tries to write), serialise one
+kind of job across processes, and insert a row unless one with the same unique key exists (so
+uniqueness is the database's job).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import Select
+from sqlalchemy import Select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -39,6 +40,16 @@ def begin_write(session: Session) -> None:
         # A transaction already under way (the session wrote before) keeps its own lock.
         if not connection.connection.dbapi_connection.in_transaction:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def exclusive(session: Session, key: int) -> None:
+    """Serialise the rest of the session's transaction with every other one that calls this with `key`:
+    PostgreSQL an advisory transaction lock, SQLite its write lock (`begin_write`; one writer at a time
+    there anyway). Call it before the transaction writes."""
+    if dialect_name(session) == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    else:
+        begin_write(session)
 
 
 def insert_or_ignore(session: Session, model: type[Model], *, key: str, values: dict[str, Any]) -> None:

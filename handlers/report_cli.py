@@ -1,6 +1,6 @@
 """`flask --app app report ...`: the statistics form from the command line — the same .xlsx and CSV files
-as the console and the staff API, for a period and a region (by code), written into a folder; and the
-monthly snapshot on demand."""
+as the console and the staff API, for a period and a region (by code), written into a folder; the
+monthly snapshot and the recount of the precomputed daily counts on demand."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
-from bot import report_jobs
+from bot import report_jobs, report_rollup
 from bot.report_form import FORMATS, export
 from bot.reports import ReportError, parse_scope
 from bot.roster import CHINA
@@ -65,6 +65,15 @@ def snapshot() -> None:
         made = report_jobs.snapshot_month(session, current_app.extensions["workerlaw.reports"], now=utcnow())
         session.commit()
     click.echo(f"{made} snapshot(s) made / 已生成 {made} 份月度快照")
+
+
+@report.command("rollup")
+@with_appcontext
+def rollup() -> None:
+    """Recount the days whose consultations changed (the scheduler does it every few minutes)."""
+    with current_app.extensions["workerlaw.sessions"]() as session:
+        days = report_rollup.refresh(session)
+    click.echo(f"{days} day(s) recounted / 已重新统计 {days} 天")
 
 
 def init_app(app: Flask) -> None:

@@ -7,7 +7,7 @@ from models.consultation import Consultation
 from models.db import Model, as_utc, make_engine, make_sessionmaker, utcnow
 from models.message import BOT, INBOUND, LAWYER, OUTBOUND, Message
 from models.org import Holiday, Lawyer, LawyerRegion, Region, Shift, StaffUser, Station, WeeklyShift
-from models.report import ReportDispatch, ReportSnapshot
+from models.report import ReportCount, ReportDispatch, ReportSnapshot
 from models.scheduler import SchedulerLease
 from models.ticket import Notice, Referral, Ticket, TicketEvent
 from models.wechat import AccessToken, OutboxMessage, OutboxStatus, Subscription
@@ -16,6 +16,7 @@ from models.worker import MINI_PROGRAM, OFFICIAL_ACCOUNT, WEB, LoginCode, Worker
 __all__ = [
     "ActivityChange",
     "ActivityRecord",
+    "ReportCount",
     "ReportDispatch",
     "ReportSnapshot",
     "Holiday",

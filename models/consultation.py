@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import CheckConstraint, Date, DateTime, ForeignKey, Index, String, text
+from sqlalchemy import CheckConstraint, Date, DateTime, ForeignKey, Index, String, event, false, inspect, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.db import Model, utcnow
 
 OPEN_ONLY = text("closed_at IS NULL")
 UNPURGED = text("purged_at IS NULL")
+UNCOUNTED = text("NOT counted")
+# The columns the reports count by: a change to any of them puts the consultation's day back in
+# `bot.report_rollup`'s queue (`counted` false), in the same UPDATE.
+REPORT_COLUMNS = ("opened_on", "region_id", "channel", "worker_type", "category", "resolution", "rating")
 
 
 class Consultation(Model):
@@ -44,6 +49,8 @@ class Consultation(Model):
         # What the retention job (`bot.retention`) looks for: closed consultations whose texts are still
         # there. Only those are in the index, so a run that finds nothing new reads next to nothing.
         Index("ix_consultations_unpurged", "closed_at", sqlite_where=UNPURGED, postgresql_where=UNPURGED),
+        # The days whose counts `bot.report_rollup` has yet to (re)compute: only those rows are in it.
+        Index("ix_consultations_uncounted", "opened_on", sqlite_where=UNCOUNTED, postgresql_where=UNCOUNTED),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -66,3 +73,13 @@ class Consultation(Model):
     rated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # When `bot.retention` blanked the texts of this (closed) consultation; the row and its counts stay.
     purged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Whether `bot.report_rollup`'s daily counts include this row as it is now. New rows start false;
+    # `_uncount` sets it false again whenever a counted column changes.
+    counted: Mapped[bool] = mapped_column(default=False, server_default=false())
+
+
+@event.listens_for(Consultation, "before_update")
+def _uncount(_mapper: Any, _connection: Any, target: Consultation) -> None:
+    state = inspect(target)
+    if any(state.attrs[name].history.has_changes() for name in REPORT_COLUMNS):
+        target.counted = False

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import report_jobs, retention
+from bot import report_jobs, report_rollup, retention
 from bot.consultations import Consultations
 from bot.outbox import deliver_due
 from bot.reports import Reports
@@ -74,6 +74,15 @@ def report_snapshots(
         made = report_jobs.snapshot_month(session, reports, now=now)
         session.commit()
     return made
+
+
+def recount_reports(
+    session_factory: sessionmaker[Session], *, wechat: WeChatGateway | None, now: datetime
+) -> int:
+    """Recount the days whose consultations changed since they were last counted (`bot.report_rollup`),
+    so long periods' summaries read precomputed counts."""
+    with session_factory() as session:
+        return report_rollup.refresh(session)
 
 
 def report_daily(
@@ -156,6 +165,7 @@ JOBS: dict[str, Job] = {
     "report-snapshots": Job(
         report_snapshots, timedelta(minutes=15), lambda app: {"reports": app.extensions["workerlaw.reports"]}
     ),
+    "report-rollup": Job(recount_reports, timedelta(minutes=5)),
     "report-daily": Job(
         report_daily,
         timedelta(minutes=10),
