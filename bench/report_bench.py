@@ -206,6 +206,8 @@ TICKET_COLUMNS = (
     "backup_notified_at",
     "admin_notified_at",
     "interim_sent_at",
+    "opened_on",
+    "report_region_id",
 )
 WORKER_COLUMNS = (
     "id",
@@ -466,7 +468,16 @@ class Generator:
                 else:
                     tid += 1
                     ticket, last, closed = self._ticket(
-                        tid, cid, worker, region, opened, resolution, category, lawyer_ids, lawyer_weights
+                        tid,
+                        cid,
+                        worker,
+                        region,
+                        day,
+                        opened,
+                        resolution,
+                        category,
+                        lawyer_ids,
+                        lawyer_weights,
                     )
                     tickets.append(ticket)
                     reason = "lawyer" if ticket[4] == "closed" else "worker"
@@ -505,6 +516,7 @@ class Generator:
         cid: int,
         worker: int,
         region: int | None,
+        day: date,
         opened: datetime,
         resolution: str,
         category: str | None,
@@ -558,6 +570,8 @@ class Generator:
             backup,
             admin,
             interim,
+            day,
+            region,
         )
         last = closed or first or created
         consultation_closed = closed or (last + timedelta(hours=rng.uniform(1, 48)))

@@ -131,6 +131,13 @@ def _consultation_filter(scope: Scope, regions: set[int] | None, unplaced: bool)
     return [*where, region] if region is not None else where
 
 
+def _ticket_filter(scope: Scope, regions: set[int] | None, unplaced: bool) -> list[ColumnElement[bool]]:
+    """The tickets of the scope's consultations (a ticket carries its consultation's day and region)."""
+    where = [Ticket.opened_on >= scope.start, Ticket.opened_on <= scope.end]
+    region = in_regions(Ticket.report_region_id, regions, unplaced)
+    return [*where, region] if region is not None else where
+
+
 def _seconds(session: Session, later: Any, earlier: Any) -> ColumnElement[float]:
     """`later - earlier` in seconds, in the database's own date arithmetic."""
     if dialect_name(session) == "sqlite":
@@ -163,7 +170,6 @@ def _percentiles(
     ranked = (
         select(value.label("value"), func.row_number().over(order_by=value).label("rank"))
         .select_from(Ticket)
-        .join(Consultation, Consultation.id == Ticket.consultation_id)
         .where(*where)
         .subquery()
     )
@@ -194,7 +200,7 @@ class Reports:
             consultations["workers"] = self._workers(session, where)
             by_day_region = counted.by_day_region
             offline = self._records(session, scope, regions)
-            lawyers = self._lawyers(session, where, now=now)
+            lawyers = self._lawyers(session, _ticket_filter(scope, regions, unplaced), now=now)
         consultations["by_channel"][OFFLINE] = {
             "consultations": offline["consultation"]["offline"]["all"]["person_times"],
             "workers": None,
@@ -345,7 +351,6 @@ class Reports:
                 func.sum(case((Ticket.urgent.is_(True), 1), else_=0)),
             )
             .select_from(Ticket)
-            .join(Consultation, Consultation.id == Ticket.consultation_id)
             .where(*where)
             .group_by(Ticket.outcome, Ticket.lawyer_id)
         ).all()

@@ -124,6 +124,8 @@ class Desk:
             case_card={"home_region_id": home},
             created_at=now,
             last_worker_message_at=now,
+            opened_on=consultation.opened_on,
+            report_region_id=consultation.region_id,
         )
         session.add(ticket)
         session.flush()
