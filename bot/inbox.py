@@ -1,10 +1,12 @@
 """Inbound WeChat messages, processed exactly once: the worker, the message row, the 人次 and the reply.
 
-`Inbox.handle` runs inside the caller's transaction. The message row is inserted first, and its
-(channel, dedup_key) is unique: a retried delivery — even one arriving at the same moment in another
-process — waits on that index until the first transaction commits, then fails to insert and is given
-the reply stored with the first copy. A first transaction that died leaves nothing, so the retry is
-processed afresh: nothing accepted is lost and nothing is counted twice.
+`Inbox.handle` runs inside the caller's transaction. It looks for an earlier copy of the delivery
+(same channel and dedup_key, a unique pair) and answers a repeat with the reply stored with the first
+copy; otherwise the message row is inserted first of all. A copy arriving at the same moment in another
+process waits on the unique index until the first transaction commits, then fails to insert: the
+caller rolls back and calls `handle` again (the webhook does, once), which finds the first copy. A
+first transaction that died leaves nothing, so the retry is processed afresh: nothing accepted is lost
+and nothing is counted twice.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot import outbox
@@ -113,11 +114,18 @@ class Inbox:
         `choices_inline`: the one-time question about the worker's job is written into the reply; an
         app that shows its own buttons (the JSON API) passes False and reads `Handled.ask_worker_type`.
         """
-        # SQLite: without an explicit BEGIN, the savepoint below would open the transaction and its
-        # RELEASE commit the message row alone; a failure after it would then leave a stored message
-        # with no reply, which a retry would take for "already answered".
+        # SQLite: writers queue here, so the lookup below sees any earlier copy and nothing can commit
+        # one meanwhile. PostgreSQL: a copy being processed concurrently holds the unique index; our
+        # insert (flushed by the next statement) waits for it, then fails, and the caller retries.
         begin_write(session)
         worker = self._worker(session, msg, now=now)
+        first = session.execute(
+            select(Message.reply, Message.consultation_id).where(
+                Message.channel == msg.channel, Message.dedup_key == msg.dedup_key
+            )
+        ).first()
+        if first is not None:
+            return Handled(first.reply, duplicate=True, consultation_id=first.consultation_id)
         row = Message(
             channel=msg.channel,
             dedup_key=msg.dedup_key,
@@ -129,16 +137,9 @@ class Inbox:
             media_id=msg.media_id,
             created_at=now,
         )
-        try:
-            with session.begin_nested():
-                session.add(row)
-        except IntegrityError:
-            first = session.scalars(
-                select(Message).where(Message.channel == msg.channel, Message.dedup_key == msg.dedup_key)
-            ).one()
-            return Handled(first.reply, duplicate=True, consultation_id=first.consultation_id)
+        session.add(row)
         worker.last_message_at = now
-        if msg.msg_type != "event":
+        if msg.msg_type != "event" and worker.has_tickets:
             # WeChat's window is open again: lawyer replies that waited for it leave now.
             self.desk.release_held(session, worker, now=now)
         text = (msg.content or "").strip() if msg.msg_type in ("text", "voice") else ""
@@ -206,14 +207,19 @@ class Inbox:
             )
         if msg.msg_type not in ("text", "voice"):
             return Handled(self.templates["unsupported"])
-        return self._question(session, worker, (msg.content or "").strip(), now=now)
+        return self._question(session, worker, (msg.content or "").strip(), row, now=now)
 
-    def _question(self, session: Session, worker: Worker, text: str, *, now: datetime) -> Handled:
+    def _question(
+        self, session: Session, worker: Worker, text: str, row: Message, *, now: datetime
+    ) -> Handled:
         compact = text.replace(" ", "")
-        ticket = self.desk.open_ticket_of(session, worker)
+        ticket = self.desk.open_ticket_of(session, worker) if worker.has_tickets else None
         if ticket is not None:
             return self._to_lawyer(session, worker, ticket, text, now=now)
-        if worker_over_limit(session, worker, now=now, per_minute=self.per_minute):
+        # The lookups of the usual path do not flush what is pending (the message row, the worker's
+        # changes): everything then goes in one flush at the end, with the reply already on the row.
+        unsaved = 1 if row in session.new else 0
+        if worker_over_limit(session, worker, now=now, per_minute=self.per_minute, unsaved=unsaved):
             # The message is kept (a lawyer can read it); the bot just does not answer a flood.
             return Handled(self.templates["slow_down"])
         rated = self._rating(session, worker, compact, now=now)
@@ -245,7 +251,8 @@ class Inbox:
             # Neither an empty message nor browsing the topic menu is a consultation yet.
             worker.conversation = _dump_state(reply.state, more=None)
             return Handled(reply.text)
-        consultation = self.consultations.current(session, worker, now=now, open_new=True)
+        with session.no_autoflush:
+            consultation = self.consultations.current(session, worker, now=now, open_new=True)
         self.consultations.record(
             consultation, resolution=RESOLUTION[reply.decision.action], category=_category(reply), now=now
         )

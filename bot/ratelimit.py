@@ -21,22 +21,27 @@ from models import INBOUND, Message, Worker
 WINDOW = timedelta(minutes=1)
 
 
-def worker_over_limit(session: Session, worker: Worker, *, now: datetime, per_minute: int) -> bool:
-    """True when the worker sent more than `per_minute` messages (this one included) within a minute."""
+def worker_over_limit(
+    session: Session, worker: Worker, *, now: datetime, per_minute: int, unsaved: int = 0
+) -> bool:
+    """True when the worker sent more than `per_minute` messages (this one included) within a minute;
+    `unsaved`: how many of them are not in the table yet (this one, when the caller has not flushed it,
+    which this lookup does not do either)."""
     if per_minute <= 0:
         return False
-    recent = session.scalar(
-        select(func.count())
-        .select_from(Message)
-        .where(
-            Message.worker_id == worker.id,
-            Message.direction == INBOUND,
-            Message.msg_type != "event",
-            Message.created_at > now - WINDOW,
-            Message.created_at <= now,
+    with session.no_autoflush:
+        recent = session.scalar(
+            select(func.count())
+            .select_from(Message)
+            .where(
+                Message.worker_id == worker.id,
+                Message.direction == INBOUND,
+                Message.msg_type != "event",
+                Message.created_at > now - WINDOW,
+                Message.created_at <= now,
+            )
         )
-    )
-    return int(recent or 0) > per_minute
+    return int(recent or 0) + unsaved > per_minute
 
 
 class SlidingWindow:

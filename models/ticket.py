@@ -6,12 +6,15 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, String, Text, event, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, String, Text, event, select, update
+from sqlalchemy.orm import Mapped, mapped_column, object_session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from models.consultation import Consultation
 from models.db import Model, utcnow
 from models.wechat import UTCDateTime
+from models.worker import Worker
 
 OPEN, CLAIMED, CLOSED = "open", "claimed", "closed"
 OUTCOMES = ("answered", "legal_aid", "arbitration", "other")
@@ -72,7 +75,17 @@ class Ticket(Model):
 
 @event.listens_for(Ticket, "before_insert")
 def _copy_consultation(_mapper: Any, connection: Any, target: Ticket) -> None:
-    """Whoever makes the ticket, it counts where and when its consultation does."""
+    """Whoever makes the ticket, it counts where and when its consultation does, and its worker is
+    marked as having tickets (in the database, and in the session's copy without making it dirty)."""
+    connection.execute(
+        update(Worker)
+        .where(Worker.id == target.worker_id, Worker.has_tickets.is_(False))
+        .values(has_tickets=True)
+    )
+    session = object_session(target)
+    worker = session.identity_map.get(identity_key(Worker, target.worker_id)) if session else None
+    if worker is not None:
+        set_committed_value(worker, "has_tickets", True)
     if target.opened_on is None:
         row = connection.execute(
             select(Consultation.opened_on, Consultation.region_id).where(

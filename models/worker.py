@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, DateTime, ForeignKey, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.db import Model, utcnow
@@ -36,6 +36,9 @@ class Worker(Model):
     privacy_version: Mapped[str | None] = mapped_column(String(16))
     privacy_accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Whether a ticket was ever opened for this worker (set by `models.ticket` when one is inserted):
+    # only then can a ticket be open or a lawyer's reply be held, so most messages skip those lookups.
+    has_tickets: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 WEB = "web"  # the mobile web page, signed in with a one-time code (no WeChat identity)

@@ -51,7 +51,7 @@ def upgrade() -> None:
 
     # Every existing consultation starts uncounted: the rollup job counts them on its first run.
     with op.batch_alter_table("consultations", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("counted", sa.Boolean(), server_default=sa.false(), nullable=False))
+        batch_op.add_column(sa.Column("counted", sa.Boolean(), server_default="0", nullable=False))
         batch_op.create_index(
             "ix_consultations_uncounted",
             ["opened_on"],
