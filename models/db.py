@@ -6,6 +6,8 @@ worker processes can share the embedded default.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from datetime import UTC, datetime
 
 from sqlalchemy import MetaData, create_engine, event
@@ -51,12 +53,28 @@ def make_engine(url: str, **kwargs) -> Engine:
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):  # pragma: no cover - trivial
             cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
+            _wal(cursor)
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=5000")
             cursor.close()
 
     return engine
+
+
+def _wal(cursor: sqlite3.Cursor, patience: float = 10.0) -> None:
+    """Put the database in WAL mode, if it is not already. Switching needs the file to itself, and
+    SQLite refuses at once ("database is locked", no busy wait) while another process is switching or
+    migrating: several processes starting together on a new file (gunicorn's workers) try again."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
