@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import CheckConstraint, Date, DateTime, ForeignKey, Index, String, event, false, inspect, text
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm.attributes import flag_modified
 
 from models.db import Model, utcnow
 
@@ -82,4 +83,7 @@ class Consultation(Model):
 def _uncount(_mapper: Any, _connection: Any, target: Consultation) -> None:
     state = inspect(target)
     if any(state.attrs[name].history.has_changes() for name in REPORT_COLUMNS):
+        # Written even when the loaded value is already false: the rollup may have marked the row
+        # counted since this session read it.
         target.counted = False
+        flag_modified(target, "counted")

@@ -165,3 +165,59 @@ def test_the_job_and_the_command_refresh(world, database_url):
     assert result.exit_code == 0, result.output
     assert result.output.startswith("1 day(s) recounted")
     assert uncounted(sessions) == 0
+
+
+def test_a_change_committed_during_a_refresh_is_not_lost(world, monkeypatch):
+    """A worker rates a consultation while the refresh is recounting its day: the rating's transaction
+    waits for the refresh (the day's rows are marked first), then leaves its row uncounted, so the day is
+    stale and the summary shows the rating at once; the next refresh counts it."""
+    import threading
+
+    sessions, ids = world
+    made = add_consultations(sessions, ids, random_rows(seed=12, n=60))
+    with sessions() as s:
+        target = s.get(Consultation, made[0])
+        day, before = target.opened_on, target.rating
+    new_rating = 1 if before != 1 else 2
+    paused, go_on = threading.Event(), threading.Event()
+    original = report_rollup._recount_month
+
+    def slow_month(session, first):
+        original(session, first)
+        if first == day.replace(day=1):
+            paused.set()
+            assert go_on.wait(10)
+
+    monkeypatch.setattr(report_rollup, "_recount_month", slow_month)
+    refresher = threading.Thread(target=refresh, args=(sessions,))
+    refresher.start()
+    assert paused.wait(10)
+
+    def rate():
+        with sessions() as s:
+            s.get(Consultation, made[0]).rating = new_rating
+            s.commit()
+
+    rater = threading.Thread(target=rate)
+    rater.start()
+    rater.join(0.5)  # it waits for the refresh's transaction
+    go_on.set()
+    refresher.join(10)
+    rater.join(10)
+    assert not refresher.is_alive() and not rater.is_alive()
+    assert uncounted(sessions) == 1
+    scope = Scope(day, day)
+    shown = summary(sessions, scope)["consultations"]["ratings"]["distribution"]
+    with sessions() as s:
+        truth = dict(
+            s.execute(
+                select(Consultation.rating, func.count())
+                .where(Consultation.opened_on == day, Consultation.rating.is_not(None))
+                .group_by(Consultation.rating)
+            ).all()
+        )
+    assert shown == {str(k): truth.get(k, 0) for k in range(1, 6)}
+    monkeypatch.setattr(report_rollup, "_recount_month", original)
+    refresh(sessions)
+    assert uncounted(sessions) == 0
+    assert summary(sessions, scope)["consultations"]["ratings"]["distribution"] == shown
