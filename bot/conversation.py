@@ -77,8 +77,17 @@ class Responder:
             title=entry.title, detail=entry.detail, citations=self.citations(entry)
         )
 
-    def respond(self, text: str, state: State | None = None) -> Reply:
-        """Handle one message given the conversation `state`."""
+    def decide(self, text: str) -> Decision | None:
+        """What the engine decides about `text` when `respond` would ask it (None for a choice number or
+        a request for details, which depend on the conversation). It depends on the text alone, so it
+        can be made before the caller takes any lock."""
+        compact = normalize(text).replace(" ", "")
+        if (compact.isdigit() and len(compact) <= 2) or compact in DETAIL_WORDS:
+            return None
+        return self.engine.decide(text)
+
+    def respond(self, text: str, state: State | None = None, *, decided: Decision | None = None) -> Reply:
+        """Handle one message given the conversation `state`; `decided`: `decide(text)`, if made already."""
         state = state or State()
         compact = normalize(text).replace(" ", "")
         if compact.isdigit() and len(compact) <= 2:
@@ -91,7 +100,7 @@ class Responder:
                 )
                 return Reply(self.detail(entry), decision, state)
             return Reply(self.templates["no_detail"], Decision(ESCALATE, reason="empty"), state)
-        decision = self.engine.decide(text)
+        decision = decided if decided is not None else self.engine.decide(text)
         return self._reply(decision)
 
     def topic(self, category: str) -> Reply:

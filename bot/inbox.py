@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from bot import outbox
 from bot.consultations import Consultations
 from bot.conversation import Reply, Responder, State
-from bot.engine import ANSWER, CLARIFY, ESCALATE, URGENT, Option
+from bot.engine import ANSWER, CLARIFY, ESCALATE, URGENT, Decision, Option
 from bot.occupation import Occupation
 from bot.passive import fit
 from bot.ratelimit import worker_over_limit
@@ -114,6 +114,10 @@ class Inbox:
         `choices_inline`: the one-time question about the worker's job is written into the reply; an
         app that shows its own buttons (the JSON API) passes False and reads `Handled.ask_worker_type`.
         """
+        text = (msg.content or "").strip() if msg.msg_type in ("text", "voice") else ""
+        # The engine's decision depends on the text alone: made before SQLite's write lock, so several
+        # processes run the engine at once and only the database work queues.
+        decided = self.responder.decide(text) if text else None
         # SQLite: writers queue here, so the lookup below sees any earlier copy and nothing can commit
         # one meanwhile. PostgreSQL: a copy being processed concurrently holds the unique index; our
         # insert (flushed by the next statement) waits for it, then fails, and the caller retries.
@@ -142,9 +146,8 @@ class Inbox:
         if msg.msg_type != "event" and worker.has_tickets:
             # WeChat's window is open again: lawyer replies that waited for it leave now.
             self.desk.release_held(session, worker, now=now)
-        text = (msg.content or "").strip() if msg.msg_type in ("text", "voice") else ""
         learnt = bool(text) and self.occupation.learn(worker, text)
-        handled = self._dispatch(session, worker, msg, row, now=now)
+        handled = self._dispatch(session, worker, msg, row, decided, now=now)
         if learnt:
             self.occupation.stamp(session, worker, handled.consultation_id)
         if handled.ask_worker_type:
@@ -189,7 +192,14 @@ class Inbox:
         return worker
 
     def _dispatch(
-        self, session: Session, worker: Worker, msg: Inbound, row: Message, *, now: datetime
+        self,
+        session: Session,
+        worker: Worker,
+        msg: Inbound,
+        row: Message,
+        decided: Decision | None,
+        *,
+        now: datetime,
     ) -> Handled:
         if msg.msg_type == "event":
             return self._event(worker, msg)
@@ -207,10 +217,17 @@ class Inbox:
             )
         if msg.msg_type not in ("text", "voice"):
             return Handled(self.templates["unsupported"])
-        return self._question(session, worker, (msg.content or "").strip(), row, now=now)
+        return self._question(session, worker, (msg.content or "").strip(), row, decided, now=now)
 
     def _question(
-        self, session: Session, worker: Worker, text: str, row: Message, *, now: datetime
+        self,
+        session: Session,
+        worker: Worker,
+        text: str,
+        row: Message,
+        decided: Decision | None,
+        *,
+        now: datetime,
     ) -> Handled:
         compact = text.replace(" ", "")
         ticket = self.desk.open_ticket_of(session, worker) if worker.has_tickets else None
@@ -246,7 +263,7 @@ class Inbox:
         if in_menu and 1 <= int(compact) <= len(MENU_TOPICS):
             reply = self.responder.topic(MENU_TOPICS[int(compact) - 1])
         else:
-            reply = self.responder.respond(text, state)
+            reply = self.responder.respond(text, state, decided=decided)
         if reply.decision.reason in ("empty", "menu"):
             # Neither an empty message nor browsing the topic menu is a consultation yet.
             worker.conversation = _dump_state(reply.state, more=None)
