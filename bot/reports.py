@@ -21,7 +21,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Float, and_, case, cast, func, or_, select
+from sqlalchemy import Float, String, and_, case, cast, distinct, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -287,35 +287,40 @@ class Reports:
         }
 
     def _workers(self, session: Session, where: list) -> dict[str, Any]:
-        """Distinct workers (人数): overall, 新就业形态, per channel and per worker type, in one pass: the
-        scope's (worker, channel, type) combinations first (hashing or sorting three small columns), then
-        one row per worker with a flag per figure, counted. Not additive, so never precomputed."""
+        """Distinct workers (人数): overall, 新就业形态, per channel and per worker type. The scope's
+        (worker, channel, type) combinations are found once (one pass over the rows, a common table
+        expression the database keeps), then each figure counts distinct workers among them, all in one
+        statement. Not additive, so never precomputed."""
         known = list(self.types.codes)
         combos = (
             select(Consultation.worker_id, Consultation.channel, Consultation.worker_type)
             .where(*where)
             .group_by(Consultation.worker_id, Consultation.channel, Consultation.worker_type)
-            .subquery()
+            .cte("combos")
         )
-        conditions = [
-            combos.c.worker_type.in_(list(self.types.new_form_codes)),
-            *(combos.c.channel == c for c in CHANNELS),
-            *(combos.c.worker_type == code for code in known),
-            or_(combos.c.worker_type.is_(None), combos.c.worker_type.not_in(known)),
-        ]
-        per_worker = (
-            select(*(func.max(case((c, 1), else_=0)).label(f"f{i}") for i, c in enumerate(conditions)))
-            .group_by(combos.c.worker_id)
-            .subquery()
-        )
-        row = session.execute(select(func.count(), *(func.sum(column) for column in per_worker.c))).one()
-        total, new_form, *rest = (int(v or 0) for v in row)
-        channels, types = rest[: len(CHANNELS)], rest[len(CHANNELS) :]
+        workers = func.count(distinct(combos.c.worker_id))
+
+        def figure(name: str, key: Any = None) -> Any:
+            return select(literal(name).label("figure"), cast(key, String).label("key"), workers)
+
+        unknown = or_(combos.c.worker_type.is_(None), combos.c.worker_type.not_in(known))
+        rows = session.execute(
+            union_all(
+                figure("total"),
+                figure("new_form").where(combos.c.worker_type.in_(list(self.types.new_form_codes))),
+                figure("unknown").where(unknown),
+                figure("channel", combos.c.channel).group_by(combos.c.channel),
+                figure("type", combos.c.worker_type).where(~unknown).group_by(combos.c.worker_type),
+            )
+        ).all()
+        found = {(name, key): int(n) for name, key, n in rows}
+        by_type = {code: found.get(("type", code), 0) for code in known}
+        by_type[UNKNOWN] = found.get(("unknown", None), 0)
         return {
-            "total": total,
-            "new_form": new_form,
-            "by_channel": dict(zip(CHANNELS, channels, strict=True)),
-            "by_worker_type": dict(zip([*known, UNKNOWN], types, strict=True)),
+            "total": found.get(("total", None), 0),
+            "new_form": found.get(("new_form", None), 0),
+            "by_channel": {c: found.get(("channel", c), 0) for c in CHANNELS},
+            "by_worker_type": by_type,
         }
 
     # --- lawyers -------------------------------------------------------------------------------------
