@@ -159,13 +159,13 @@ class TcpProxy:
             if fired is None:
                 return False
             self._pairs.remove(pair)
+        fired.set()  # before the reset: the client may see it, and the test look, at once
         _reset(client)
         try:
             server.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
         server.close()
-        fired.set()
         return True
 
     def _live(self, pair: tuple[socket.socket, socket.socket]) -> bool:
