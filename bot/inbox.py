@@ -147,7 +147,7 @@ class Inbox:
             # WeChat's window is open again: lawyer replies that waited for it leave now.
             self.desk.release_held(session, worker, now=now)
         learnt = bool(text) and self.occupation.learn(worker, text)
-        handled = self._dispatch(session, worker, msg, row, decided, now=now)
+        handled = self._dispatch(session, worker, msg, row, text, decided, now=now)
         if learnt:
             self.occupation.stamp(session, worker, handled.consultation_id)
         if handled.ask_worker_type:
@@ -197,13 +197,14 @@ class Inbox:
         worker: Worker,
         msg: Inbound,
         row: Message,
+        text: str,
         decided: Decision | None,
         *,
         now: datetime,
     ) -> Handled:
         if msg.msg_type == "event":
             return self._event(worker, msg)
-        if msg.msg_type == "voice" and not (msg.content or "").strip():
+        if msg.msg_type == "voice" and not text:
             # WeChat is retiring voice recognition: keep the recording for a lawyer, ask the worker to type.
             consultation = self.consultations.current(session, worker, now=now, open_new=True)
             self.consultations.record(consultation, resolution="escalated", now=now)
@@ -217,7 +218,7 @@ class Inbox:
             )
         if msg.msg_type not in ("text", "voice"):
             return Handled(self.templates["unsupported"])
-        return self._question(session, worker, (msg.content or "").strip(), row, decided, now=now)
+        return self._question(session, worker, text, row, decided, now=now)
 
     def _question(
         self,

@@ -11,12 +11,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import Select, text
+from sqlalchemy import Select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from models.db import Model
+from models.db import Model, lock_writes
 
 # What no text column takes: NUL (PostgreSQL refuses it) and lone surrogates (no driver can encode them).
 UNSTORABLE_TEXT = re.compile("[\x00\ud800-\udfff]")
@@ -28,28 +28,18 @@ def dialect_name(session: Session) -> str:
 
 
 def begin_write(session: Session) -> None:
-    """Take the database's write lock now, as the first statement of the session's transaction.
-
-    SQLite: `BEGIN IMMEDIATE`, so concurrent writers queue here (up to the busy timeout) instead of
-    failing half-way; the reads that follow then see the last committed state. PostgreSQL needs
-    nothing here: rows are locked where they are read (`SELECT ... FOR UPDATE`).
-    """
-    if dialect_name(session) == "sqlite":
-        connection = session.connection()
-        # pysqlite opens transactions lazily and only before DML; an explicit BEGIN is left alone.
-        # A transaction already under way (the session wrote before) keeps its own lock.
-        if not connection.connection.dbapi_connection.in_transaction:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+    """Take the database's write lock now, as the first statement of the session's transaction
+    (`models.db.lock_writes`): on SQLite concurrent writers queue here instead of failing half-way, and
+    the reads that follow see the last committed state. PostgreSQL needs nothing here: rows are locked
+    where they are written (or read `FOR UPDATE`)."""
+    lock_writes(session.connection())
 
 
 def exclusive(session: Session, key: int) -> None:
-    """Serialise the rest of the session's transaction with every other one that calls this with `key`:
-    PostgreSQL an advisory transaction lock, SQLite its write lock (`begin_write`; one writer at a time
-    there anyway). Call it before the transaction writes."""
-    if dialect_name(session) == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
-    else:
-        begin_write(session)
+    """Serialise the rest of the session's transaction with every other one that calls this with `key`
+    (`models.db.lock_writes`: a PostgreSQL advisory lock; SQLite's single writer lock). Call it before
+    the transaction writes."""
+    lock_writes(session.connection(), key)
 
 
 def insert_or_ignore(session: Session, model: type[Model], *, key: str, values: dict[str, Any]) -> None:

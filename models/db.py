@@ -10,8 +10,8 @@ import sqlite3
 import time
 from datetime import UTC, datetime
 
-from sqlalchemy import MetaData, create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy import MetaData, create_engine, event, text
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 NAMING_CONVENTION = {
@@ -42,6 +42,9 @@ def normalize_url(url: str) -> str:
     return url
 
 
+SORT_THREADS = 2  # SQLite's helper threads for one large sort
+
+
 def make_engine(url: str, **kwargs) -> Engine:
     """An engine for `url`; SQLite connections get WAL, foreign keys and a 5 s busy timeout."""
     url = normalize_url(url)
@@ -64,9 +67,6 @@ def make_engine(url: str, **kwargs) -> Engine:
     return engine
 
 
-SORT_THREADS = 2
-
-
 def _wal(cursor: sqlite3.Cursor, patience: float = 10.0) -> None:
     """Put the database in WAL mode, if it is not already. Switching needs the file to itself, and
     SQLite refuses at once ("database is locked", no busy wait) while another process is switching or
@@ -81,6 +81,21 @@ def _wal(cursor: sqlite3.Cursor, patience: float = 10.0) -> None:
             if "locked" not in str(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
+
+
+def lock_writes(connection: Connection, key: int | None = None) -> None:
+    """Serialise the rest of `connection`'s transaction with other writers; call it before it writes.
+
+    SQLite: `BEGIN IMMEDIATE` (one writer at a time; the others queue up to the busy timeout), unless a
+    transaction is already under way, which keeps its own lock (pysqlite begins lazily, before DML only,
+    and leaves an explicit BEGIN alone). PostgreSQL locks rows where they are written; with `key` it also
+    takes that advisory transaction lock, so transactions of one kind (migrations, a job) run one at a time.
+    """
+    if connection.dialect.name == "sqlite":
+        if not connection.connection.dbapi_connection.in_transaction:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+    elif connection.dialect.name == "postgresql" and key is not None:
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -1,6 +1,7 @@
-"""Reports kept by the scheduler: precomputed daily and monthly counts (`ReportCount`), a frozen copy of each month's summary per region (what was reported,
-even if records are corrected later), and a ledger of the scheduled notices already sent (the daily
-summary, deadline reminders), so each goes out once however many scheduler processes try."""
+"""Reports kept by the scheduler: precomputed daily and monthly counts (`ReportCount`), a frozen copy of
+each month's summary per region (what was reported, even if records are corrected later), and a ledger
+of the scheduled notices already sent (the daily summary, deadline reminders), so each goes out once
+however many scheduler processes try."""
 
 from __future__ import annotations
 

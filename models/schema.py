@@ -7,8 +7,9 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
+
+from models.db import lock_writes
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 # Tables in the database that are not ours: APScheduler creates and owns its job store's table.
@@ -46,10 +47,7 @@ def upgrade(engine: Engine) -> None:
             connection.commit()  # ends SQLAlchemy's autobegun transaction; pysqlite opened none
         try:
             with connection.begin():
-                if engine.dialect.name == "postgresql":
-                    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
-                elif sqlite:
-                    connection.exec_driver_sql("BEGIN IMMEDIATE")  # pysqlite leaves an explicit BEGIN alone
+                lock_writes(connection, SCHEMA_LOCK)
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
                 if sqlite:

@@ -8,10 +8,10 @@
 - the JSON APIs (`/api/mp/*`, `/api/*`): arbitrary bodies, query parameters and path values for every
   route, anonymous or signed in: a 2xx, or a 4xx `{"error", "message"}`, never a 5xx.
 
-Each product bug found here is pinned by an `xfail(strict=True)` case in the "known bugs" section at the
-end (B1 to B12, each naming the function at fault), and the properties `assume()` exactly those inputs
-away, so the suite stays green until a bug is fixed: its strict xfail then fails, and the `assume` can
-go. Examples are derandomised (the same every run) so the suite is reproducible; set FUZZ_EXPLORE=1 (and
+Each product bug found here is pinned by a case in the "known bugs" section at the end (B1 to B12, each
+naming the function at fault). While a bug is open its case is an `xfail(strict=True)` and the
+properties `assume()` exactly those inputs away; once fixed, the case is a plain test and the `assume`
+goes. All twelve are fixed. Examples are derandomised (the same every run) so the suite is reproducible; set FUZZ_EXPLORE=1 (and
 e.g. FUZZ_SCALE=20) to draw fresh, and more, examples locally. One app per database kind serves the
 whole module (SQLite, and PostgreSQL when TEST_DATABASE_URL is set): building one per test would cost
 more than the fuzzing.
@@ -144,7 +144,7 @@ def check_reply(res, query: dict[str, str] | None = None) -> None:
 
 # --- strategies --------------------------------------------------------------------------------------
 
-# NUL never appears below: it is a known bug on PostgreSQL, pinned by its own xfail case at the end.
+# NUL stays out of the random text below: how it is refused (B5) is pinned by its own case at the end.
 ANY_CHAR = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")
 # Characters XML 1.0 allows (expat refuses the others; that is tested with the XML-ish text).
 XML_CHAR = st.characters(
@@ -988,7 +988,7 @@ def raw_json(payload: dict, **raw: str) -> str:
     return text
 
 
-# --- known bugs (each pinned by one strict xfail; see the module docstring) ---------------------------
+# --- known bugs, each pinned by one case (all fixed; see the module docstring) -------------------------
 
 B1 = (
     "B1: bot.wechat_push.check_signature compares str digests with hmac.compare_digest, which raises "
